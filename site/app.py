@@ -1,0 +1,112 @@
+"""The one composition root: `create_app(settings)` builds everything the site runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette_wtf import CSRFProtectMiddleware
+
+from keyfob import db, i18n, paths
+from keyfob.mail import outbox
+from keyfob.mail.messages import MailRenderer
+from keyfob.mail.transports import ConsoleTransport, MailTransport, SmtpTransport
+from keyfob.settings import Settings
+from keyfob.templating import make_environment
+from keyfob.web import (
+    account,
+    devmail,
+    email_code,
+    health,
+    language,
+    login,
+    passkeys,
+    register,
+)
+from keyfob.web.errors import install_error_handlers
+from keyfob.web.middleware import BodyLimit, Language, SecurityHeaders
+from keyfob.web.runtime import Runtime
+
+
+def make_transport(settings: Settings) -> MailTransport:
+    if settings.smtp_url:
+        return SmtpTransport.from_url(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
+    return ConsoleTransport(folder=settings.var_dir / "mailbox")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = db.make_engine(settings.database_url)
+    env = make_environment(paths.TEMPLATES)
+    catalogs = i18n.Catalogs(paths.LOCALE)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=db.make_sessionmaker(engine),
+        env=env,
+        catalogs=catalogs,
+        mail=MailRenderer(
+            env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
+        ),
+        transport=make_transport(settings),
+    )
+
+
+def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
+    """`send_mail=False` leaves the outbox to be delivered by the caller (tests, tools)."""
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sender = None
+        if send_mail:
+            sender = asyncio.create_task(
+                outbox.run_sender(
+                    runtime.sessionmaker,
+                    runtime.transport,
+                    mail_from=settings.mail_from,
+                    poll_seconds=settings.outbox_poll_seconds,
+                    max_attempts=settings.outbox_max_attempts,
+                    wake=runtime.mail_wake,
+                )
+            )
+        try:
+            yield
+        finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            await runtime.engine.dispose()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (health, register, login, email_code, account, passkeys, language):
+        app.include_router(module.router)
+    if settings.dev_mailbox:
+        app.include_router(devmail.router)
+    app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
+
+    app.add_middleware(Language, catalogs=runtime.catalogs)
+    app.add_middleware(CSRFProtectMiddleware, csrf_secret=settings.secret_key)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=settings.session_cookie,
+        max_age=int(settings.session_lifetime.total_seconds()),
+        same_site="lax",
+        https_only=settings.https,
+    )
+    app.add_middleware(BodyLimit, limit=settings.json_body_limit)
+    app.add_middleware(SecurityHeaders, hsts=settings.https)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn's workers call: each reads the same KEYFOB_* environment."""
+    return create_app(Settings())

@@ -1,0 +1,1 @@
+"""Flows: plain async functions over a database session, with no HTTP in sight."""

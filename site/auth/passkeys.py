@@ -1,0 +1,273 @@
+"""Passkey registration and sign-in. The only module that imports py_webauthn.
+
+Challenges live in the database, are consumed at most once and expire; every library error
+becomes a KeyfobError. On top of py_webauthn's checks this module checks what it does not:
+that the user handle belongs to the credential's owner, crossOrigin, and credential id size.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from webauthn import (
+    base64url_to_bytes,
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from keyfob.auth import audit
+from keyfob.auth.providers import provider_name
+from keyfob.errors import (
+    ChallengeExpired,
+    CredentialInUse,
+    MalformedRequest,
+    PasskeyRejected,
+    SignCountRegressed,
+    UnknownCredential,
+)
+from keyfob.models import Passkey, User, WebAuthnChallenge
+
+MAX_CREDENTIAL_ID = 1023
+TIMEOUT_MS = 120_000
+
+
+@dataclass(frozen=True)
+class Ceremony:
+    """What the browser gets (`options_json`) and what the server keeps for it (`challenge_id`)."""
+
+    challenge_id: str
+    options_json: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    passkey: Passkey
+    synced: bool
+
+
+@dataclass(frozen=True)
+class Expectation:
+    origin: str
+    rp_id: str
+
+
+@contextmanager
+def map_errors() -> Iterator[None]:
+    try:
+        yield
+    except WebAuthnException as exc:
+        raise PasskeyRejected from exc
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
+        raise MalformedRequest from exc
+
+
+async def _store_challenge(
+    db: AsyncSession, *, purpose: str, challenge: bytes, user: User | None, expires: datetime
+) -> str:
+    challenge_id = secrets.token_hex(16)
+    db.add(
+        WebAuthnChallenge(
+            id=challenge_id,
+            purpose=purpose,
+            challenge=challenge,
+            user_id=user.id if user else None,
+            expires_at=expires,
+        )
+    )
+    await db.flush()
+    return challenge_id
+
+
+async def _consume_challenge(
+    db: AsyncSession, *, challenge_id: str | None, purpose: str, now: datetime
+) -> WebAuthnChallenge:
+    """Deleted in the same statement that proves it was still there: usable exactly once."""
+    if not challenge_id:
+        raise ChallengeExpired
+    row = await db.get(WebAuthnChallenge, challenge_id)
+    if row is None or row.purpose != purpose:
+        raise ChallengeExpired
+    gone = await db.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id))
+    if gone.rowcount != 1 or row.expires_at <= now:  # type: ignore[attr-defined]
+        raise ChallengeExpired
+    return row
+
+
+def _transports(values: list[str]) -> list[AuthenticatorTransport]:
+    known = {t.value for t in AuthenticatorTransport}
+    return [AuthenticatorTransport(v) for v in values if v in known]
+
+
+async def begin_registration(
+    db: AsyncSession, *, user: User, rp_id: str, rp_name: str, now: datetime, ttl: timedelta
+) -> Ceremony:
+    """A discoverable, user-verified passkey; the user's existing ones are excluded."""
+    existing = await db.scalars(select(Passkey).where(Passkey.user_id == user.id))
+    options = generate_registration_options(
+        rp_id=rp_id,
+        rp_name=rp_name,
+        user_id=user.webauthn_handle,
+        user_name=user.email,
+        user_display_name=user.email,
+        timeout=TIMEOUT_MS,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=p.credential_id, transports=_transports(p.transports))
+            for p in existing
+        ],
+    )
+    challenge_id = await _store_challenge(
+        db, purpose="register", challenge=options.challenge, user=user, expires=now + ttl
+    )
+    return Ceremony(challenge_id=challenge_id, options_json=options_to_json(options))
+
+
+async def finish_registration(
+    db: AsyncSession,
+    *,
+    user: User,
+    challenge_id: str | None,
+    credential: dict[str, Any],
+    expect: Expectation,
+    now: datetime,
+) -> Passkey:
+    """Raises ChallengeExpired, PasskeyRejected, MalformedRequest or CredentialInUse."""
+    challenge = await _consume_challenge(db, challenge_id=challenge_id, purpose="register", now=now)
+    if challenge.user_id != user.id:
+        raise ChallengeExpired
+    with map_errors():
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge.challenge,
+            expected_rp_id=expect.rp_id,
+            expected_origin=expect.origin,
+            require_user_verification=True,
+        )
+        _refuse_cross_origin(credential)
+    if len(verified.credential_id) > MAX_CREDENTIAL_ID:
+        raise PasskeyRejected
+    taken = await db.scalar(
+        select(Passkey.id).where(Passkey.credential_id == verified.credential_id)
+    )
+    if taken is not None:
+        raise CredentialInUse
+    transports = credential.get("response", {}).get("transports") or []
+    passkey = Passkey(
+        user_id=user.id,
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=[t for t in transports if isinstance(t, str)][:8],
+        aaguid=verified.aaguid,
+        name=provider_name(verified.aaguid)[:64],
+        backup_eligible=verified.credential_device_type == "multi_device",
+        backed_up=verified.credential_backed_up,
+        created_at=now,
+    )
+    db.add(passkey)
+    await db.flush()
+    return passkey
+
+
+async def begin_authentication(
+    db: AsyncSession, *, rp_id: str, now: datetime, ttl: timedelta
+) -> Ceremony:
+    """No allowCredentials: the browser offers the person's discoverable passkeys."""
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        timeout=TIMEOUT_MS,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    challenge_id = await _store_challenge(
+        db, purpose="sign_in", challenge=options.challenge, user=None, expires=now + ttl
+    )
+    return Ceremony(challenge_id=challenge_id, options_json=options_to_json(options))
+
+
+async def finish_authentication(
+    db: AsyncSession,
+    *,
+    challenge_id: str | None,
+    credential: dict[str, Any],
+    expect: Expectation,
+    now: datetime,
+    ip: str = "",
+    user_agent: str = "",
+) -> SignedIn:
+    """Raises ChallengeExpired, UnknownCredential, PasskeyRejected, SignCountRegressed or
+    MalformedRequest. A regressed counter is audited (the caller commits on KeyfobError)."""
+    challenge = await _consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
+    with map_errors():
+        raw_id = base64url_to_bytes(str(credential["rawId"]))
+        handle = credential["response"].get("userHandle")
+        user_handle = base64url_to_bytes(handle) if isinstance(handle, str) else None
+    passkey = await db.scalar(select(Passkey).where(Passkey.credential_id == raw_id))
+    if passkey is None:
+        raise UnknownCredential
+    owner = await db.get_one(User, passkey.user_id)
+    if user_handle is None or not secrets.compare_digest(user_handle, owner.webauthn_handle):
+        raise PasskeyRejected
+    if not owner.is_active:
+        raise PasskeyRejected
+    with map_errors():
+        try:
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=challenge.challenge,
+                expected_rp_id=expect.rp_id,
+                expected_origin=expect.origin,
+                credential_public_key=passkey.public_key,
+                credential_current_sign_count=passkey.sign_count,
+                require_user_verification=True,
+            )
+        except WebAuthnException as exc:
+            if "sign count" in str(exc):
+                # sign count went backwards: possibly a cloned authenticator
+                audit.record(
+                    db,
+                    "sign_count_anomaly",
+                    now=now,
+                    user=owner,
+                    ip=ip,
+                    user_agent=user_agent,
+                    passkey_id=passkey.id,
+                    stored=passkey.sign_count,
+                )
+                raise SignCountRegressed from exc
+            raise
+        _refuse_cross_origin(credential)
+    passkey.sign_count = verified.new_sign_count
+    passkey.backed_up = verified.credential_backed_up
+    passkey.last_used_at = now
+    return SignedIn(user=owner, passkey=passkey, synced=verified.credential_backed_up)
+
+
+def _refuse_cross_origin(credential: dict[str, Any]) -> None:
+    """py_webauthn ignores crossOrigin/topOrigin; an embedded ceremony is not ours."""
+    client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
+    if client_data.get("crossOrigin") is True or "topOrigin" in client_data:
+        raise PasskeyRejected

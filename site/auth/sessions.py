@@ -1,0 +1,95 @@
+"""Signed-in sessions: server-side, revocable, and bounded by idle and absolute lifetimes.
+
+The browser holds a 256-bit random token; the database holds only its SHA-256, so a leaked
+table cannot be replayed as cookies. Lifetimes are enforced here, not by cookie expiry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyfob.models import SignInSession, User
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(
+    db: AsyncSession,
+    *,
+    user: User,
+    method: str,
+    recovery: bool,
+    ip: str,
+    user_agent: str,
+    now: datetime,
+) -> tuple[SignInSession, str]:
+    """Returns the row and the token for the cookie; the token is not stored anywhere."""
+    token = secrets.token_urlsafe(32)
+    row = SignInSession(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        method=method,
+        is_recovery=recovery,
+        created_at=now,
+        authenticated_at=now,
+        last_seen_at=now,
+        ip=ip[:45],
+        user_agent=user_agent[:400],
+    )
+    db.add(row)
+    user.last_sign_in_at = now
+    user.last_sign_in_method = method
+    await db.flush()
+    return row, token
+
+
+async def find_session(
+    db: AsyncSession,
+    *,
+    token: str,
+    now: datetime,
+    idle: timedelta,
+    lifetime: timedelta,
+) -> SignInSession | None:
+    """The live session for `token`, or None. Touches last_seen at most once a minute."""
+    row = await db.scalar(
+        select(SignInSession).where(SignInSession.token_hash == hash_token(token))
+    )
+    if row is None:
+        return None
+    if now - row.created_at > lifetime or now - row.last_seen_at > idle or not row.user.is_active:
+        await db.delete(row)
+        return None
+    if now - row.last_seen_at > TOUCH_EVERY:
+        row.last_seen_at = now
+    return row
+
+
+async def upgrade_session(db: AsyncSession, session: SignInSession, *, now: datetime) -> None:
+    """A recovery session becomes a full one once the person has proved a passkey."""
+    await db.execute(
+        update(SignInSession)
+        .where(SignInSession.id == session.id)
+        .values(is_recovery=False, method="passkey", authenticated_at=now)
+    )
+    session.is_recovery = False
+    session.method = "passkey"
+    session.authenticated_at = now
+
+
+async def revoke_session(db: AsyncSession, *, session_id: int) -> None:
+    await db.execute(delete(SignInSession).where(SignInSession.id == session_id))
+
+
+async def revoke_token(db: AsyncSession, *, token: str) -> None:
+    """Ends whatever session `token` names, if any: used when a browser signs in again."""
+    await db.execute(delete(SignInSession).where(SignInSession.token_hash == hash_token(token)))

@@ -1,0 +1,127 @@
+"""The `keyfob` command: serve the site, migrate the database, manage staff."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from keyfob import migrate
+from keyfob.errors import KeyfobError
+from keyfob.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        code = args.run(args)
+    except (ValueError, KeyfobError) as exc:
+        print(f"keyfob: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyfob", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the site (migrating the database first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--https", action="store_true", help="serve TLS with var/certs/")
+    serve.set_defaults(run=_serve)
+
+    database = commands.add_parser("db", help="database migrations").add_subparsers()
+    up = database.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(
+        run=lambda a: asyncio.run(migrate.upgrade(_settings().database_url, a.revision))
+    )
+    down = database.add_parser("downgrade", help="revert migrations")
+    down.add_argument("revision")
+    down.set_defaults(
+        run=lambda a: asyncio.run(migrate.downgrade(_settings().database_url, a.revision))
+    )
+
+    staff = commands.add_parser("staff", help="who may open /admin").add_subparsers()
+    add = staff.add_parser("add", help="make EMAIL staff, creating the account if needed")
+    add.add_argument("email")
+    add.set_defaults(run=lambda a: _staff(a.email, True))
+    remove = staff.add_parser("remove", help="take staff rights from EMAIL")
+    remove.add_argument("email")
+    remove.set_defaults(run=lambda a: _staff(a.email, False))
+    return parser
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    scheme = "https" if args.https else "http"
+    if "KEYFOB_SITE_URL" not in os.environ and "site_url" not in _dotenv_keys():
+        os.environ["KEYFOB_SITE_URL"] = f"{scheme}://localhost:{args.port}"
+    settings = _settings()
+    os.environ.setdefault("KEYFOB_SECRET_KEY", settings.secret_key)
+    os.environ.setdefault("KEYFOB_DATABASE_URL", settings.database_url)
+    asyncio.run(migrate.upgrade(settings.database_url))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    import uvicorn
+
+    tls: dict[str, str] = {}
+    if args.https:
+        cert, key = settings.var_dir / "certs" / "site.pem", settings.var_dir / "certs" / "site.key"
+        if not cert.exists() or not key.exists():
+            print("keyfob: no certificate yet: run `keyfob certs dev` first", file=sys.stderr)
+            return 2
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    proxies = settings.proxy_list
+    print(f"Keyfob on {settings.site_url}", flush=True)
+    uvicorn.run(
+        "keyfob.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        timeout_graceful_shutdown=20,
+        server_header=False,
+        **tls,  # type: ignore[arg-type]
+    )
+    return 0
+
+
+def _dotenv_keys() -> set[str]:
+    from dotenv import dotenv_values
+
+    return {k.lower().removeprefix("keyfob_") for k in dotenv_values(".env")}
+
+
+def _staff(email: str, make_staff: bool) -> int:
+    from keyfob.auth.staff import set_staff
+    from keyfob.db import make_engine, make_sessionmaker, transaction
+
+    settings = _settings()
+
+    async def run() -> str:
+        await migrate.upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as db:
+                user = await set_staff(db, email=email, staff=make_staff)
+                return user.email
+        finally:
+            await engine.dispose()
+
+    address = asyncio.run(run())
+    print(f"{address} is {'now' if make_staff else 'no longer'} staff")
+    return 0

@@ -1,0 +1,1 @@
+"""Mail: render in the reader's language, queue in the caller's transaction, deliver later."""

@@ -1,0 +1,168 @@
+"""The outbox: mail is queued in the caller's transaction and delivered by a background loop.
+
+Guarantees: a mail is queued exactly when the data it speaks of commits; an SMTP outage only
+delays it (retries with exponential backoff); each mail is claimed by one sender at a time, so
+several workers or hosts never send it twice in normal operation; the body is erased once sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from keyfob.mail.messages import Message
+from keyfob.mail.transports import MailTransport
+from keyfob.models import OutboxMail
+
+log = logging.getLogger("keyfob.mail")
+
+CLAIM_FOR = timedelta(minutes=2)
+FIRST_RETRY = timedelta(seconds=5)
+LAST_RETRY = timedelta(hours=1)
+
+
+def enqueue(db: AsyncSession, message: Message, *, now: datetime) -> OutboxMail:
+    row = OutboxMail(
+        to_addr=message.to,
+        kind=message.kind,
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        created_at=now,
+        next_try_at=now,
+    )
+    db.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    failed: int
+
+
+def backoff(attempts: int) -> timedelta:
+    delay: timedelta = FIRST_RETRY * 2 ** max(attempts - 1, 0)
+    return min(delay, LAST_RETRY)
+
+
+async def deliver_due(
+    maker: async_sessionmaker[AsyncSession],
+    transport: MailTransport,
+    *,
+    mail_from: str,
+    now: datetime,
+    max_attempts: int,
+    batch: int = 20,
+) -> DeliveryReport:
+    """Send what is due. Each row is claimed with a conditional UPDATE before it is sent."""
+    async with maker() as db:
+        due = await db.scalars(
+            select(OutboxMail.id)
+            .where(
+                OutboxMail.sent_at.is_(None),
+                OutboxMail.failed_at.is_(None),
+                OutboxMail.next_try_at <= now,
+                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
+            )
+            .order_by(OutboxMail.next_try_at)
+            .limit(batch)
+        )
+        ids = list(due)
+    sent = failed = 0
+    for mail_id in ids:
+        message = await _claim(maker, mail_id, now=now)
+        if message is None:
+            continue
+        try:
+            await asyncio.to_thread(transport.send, message, mail_from=mail_from)
+        except Exception as exc:  # any failure of the far side must leave the mail queued
+            failed += 1
+            await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
+        else:
+            sent += 1
+            await _record_success(maker, mail_id, now=now)
+    return DeliveryReport(sent=sent, failed=failed)
+
+
+async def _claim(
+    maker: async_sessionmaker[AsyncSession], mail_id: int, *, now: datetime
+) -> Message | None:
+    async with maker() as db, db.begin():
+        claimed = await db.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == mail_id,
+                OutboxMail.sent_at.is_(None),
+                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
+            )
+            .values(claimed_until=now + CLAIM_FOR, attempts=OutboxMail.attempts + 1)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = await db.get_one(OutboxMail, mail_id)
+        return Message(
+            to=row.to_addr, kind=row.kind, subject=row.subject, text=row.text, html=row.html
+        )
+
+
+async def _record_success(
+    maker: async_sessionmaker[AsyncSession], mail_id: int, *, now: datetime
+) -> None:
+    async with maker() as db, db.begin():
+        await db.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == mail_id)
+            .values(sent_at=now, claimed_until=None, text="", html="", last_error="")
+        )
+
+
+async def _record_failure(
+    maker: async_sessionmaker[AsyncSession],
+    mail_id: int,
+    *,
+    error: str,
+    now: datetime,
+    limit: int,
+) -> None:
+    log.warning("Mail %s not delivered: %s", mail_id, error)
+    async with maker() as db, db.begin():
+        row = await db.get_one(OutboxMail, mail_id)
+        row.claimed_until = None
+        row.last_error = error[:500]
+        row.next_try_at = now + backoff(row.attempts)
+        if row.attempts >= limit:
+            row.failed_at = now
+            row.text = row.html = ""
+
+
+async def run_sender(
+    maker: async_sessionmaker[AsyncSession],
+    transport: MailTransport,
+    *,
+    mail_from: str,
+    poll_seconds: float,
+    max_attempts: int,
+    wake: asyncio.Event,
+) -> None:
+    """The background loop of one worker; woken at once when this worker queues a mail."""
+    from keyfob.models import utcnow
+
+    while True:
+        try:
+            await deliver_due(
+                maker, transport, mail_from=mail_from, now=utcnow(), max_attempts=max_attempts
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database may be briefly away; the loop must outlive that
+            log.exception("Outbox pass failed; retrying")
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=poll_seconds)

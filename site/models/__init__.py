@@ -1,0 +1,22 @@
+"""Every table; Alembic's autogenerate and the app import them from here."""
+
+from keyfob.models.audit import AuditEvent
+from keyfob.models.base import Base, utcnow
+from keyfob.models.challenge import WebAuthnChallenge
+from keyfob.models.code import EmailCode
+from keyfob.models.outbox import OutboxMail
+from keyfob.models.passkey import Passkey
+from keyfob.models.session import SignInSession
+from keyfob.models.user import User
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "EmailCode",
+    "OutboxMail",
+    "Passkey",
+    "SignInSession",
+    "User",
+    "WebAuthnChallenge",
+    "utcnow",
+]

@@ -1,0 +1,143 @@
+"""All configuration, read from KEYFOB_* environment variables or a `.env` file.
+
+There is no module-level instance: the CLI builds one and hands it to `create_app`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEYFOB_", env_file=".env", extra="ignore")
+
+    site_url: str = "http://localhost:8000"
+    site_name: str = "Keyfob"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    smtp_url: str = ""
+    mail_from: str = "Keyfob <noreply@localhost>"
+    smtp_timeout_seconds: float = 10.0
+
+    code_ttl_minutes: int = Field(default=10, ge=1, le=60)
+    code_max_attempts: int = Field(default=5, ge=1, le=20)
+    code_resend_seconds: int = Field(default=30, ge=0, le=3600)
+    challenge_ttl_minutes: int = Field(default=5, ge=1, le=30)
+    # NIST SP 800-63B-4 §2.1.3 (AAL1): re-authenticate at least every 30 days; an idle week ends it.
+    session_lifetime_days: int = Field(default=30, ge=1, le=30)
+    session_idle_days: int = Field(default=7, ge=1, le=30)
+    code_sign_in_is_recovery: bool = True
+
+    trusted_proxies: str = ""
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    json_body_limit: int = Field(default=64 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_unsafe(self) -> Self:
+        parts = urlsplit(self.site_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r} is not an http(s) origin")
+        if _is_ip(parts.hostname) and parts.hostname not in LOCAL_HOSTS:
+            raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r}: passkeys need a domain name")
+        if not self.is_local and parts.scheme != "https":
+            raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r}: a public site must use https")
+        if not self.is_local and not self.smtp_url:
+            raise ValueError("KEYFOB_SMTP_URL is unset: a public site must send real mail")
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'keyfob.sqlite3'}"
+        if not self.secret_key:
+            self.secret_key = _load_or_make_secret(self.var_dir / "secret_key")
+        if len(self.secret_key) < 32:
+            raise ValueError("KEYFOB_SECRET_KEY is too short: use at least 32 random characters")
+        return self
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.site_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def rp_id(self) -> str:
+        return urlsplit(self.site_url).hostname or "localhost"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.site_url).netloc
+
+    @property
+    def https(self) -> bool:
+        return urlsplit(self.site_url).scheme == "https"
+
+    @property
+    def is_local(self) -> bool:
+        host = self.rp_id
+        return host in LOCAL_HOSTS or host.endswith(".localhost")
+
+    @property
+    def dev_mailbox(self) -> bool:
+        """Mail goes to the console and var/mailbox/ instead of SMTP: only on a local site."""
+        return not self.smtp_url and self.is_local
+
+    @property
+    def session_cookie(self) -> str:
+        return "__Host-keyfob" if self.https else "keyfob"
+
+    @property
+    def code_ttl(self) -> timedelta:
+        return timedelta(minutes=self.code_ttl_minutes)
+
+    @property
+    def resend_after(self) -> timedelta:
+        return timedelta(seconds=self.code_resend_seconds)
+
+    @property
+    def challenge_ttl(self) -> timedelta:
+        return timedelta(minutes=self.challenge_ttl_minutes)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(days=self.session_lifetime_days)
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(days=self.session_idle_days)
+
+    @property
+    def code_key(self) -> bytes:
+        """A key for code digests, derived so it differs from the cookie-signing key."""
+        return f"keyfob-codes:{self.secret_key}".encode()
+
+    @property
+    def proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_or_make_secret(path: Path) -> str:
+    """Generated once and kept, so restarts keep sessions and codes valid."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret

@@ -1,0 +1,148 @@
+// Keyfob's one browser module: passkey ceremonies, autofill sign-in, and nothing else.
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+
+const b64urlToBuffer = (value) => {
+  const base64 = value.replace(/-/g, "+").replace(/_/g, "/");
+  const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
+};
+
+const bufferToB64url = (buffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(buffer)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+const creationOptions = (json) => {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: b64urlToBuffer(json.challenge),
+    user: { ...json.user, id: b64urlToBuffer(json.user.id) },
+    excludeCredentials: (json.excludeCredentials ?? []).map((c) => ({ ...c, id: b64urlToBuffer(c.id) })),
+  };
+};
+
+const requestOptions = (json) => {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: b64urlToBuffer(json.challenge),
+    allowCredentials: (json.allowCredentials ?? []).map((c) => ({ ...c, id: b64urlToBuffer(c.id) })),
+  };
+};
+
+const credentialToJSON = (credential) => {
+  if (typeof credential.toJSON === "function") return credential.toJSON();
+  const r = credential.response;
+  const response = { clientDataJSON: bufferToB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = bufferToB64url(r.attestationObject);
+    response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = bufferToB64url(r.authenticatorData);
+    response.signature = bufferToB64url(r.signature);
+    response.userHandle = r.userHandle ? bufferToB64url(r.userHandle) : null;
+  }
+  return {
+    id: credential.id,
+    rawId: bufferToB64url(credential.rawId),
+    type: credential.type,
+    response,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    clientExtensionResults: credential.getClientExtensionResults(),
+  };
+};
+
+const post = async (url, body) => {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
+    body: body === undefined ? "{}" : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(data.message || response.statusText), { server: true, data });
+  return data;
+};
+
+const showError = (root, error) => {
+  const box = root.querySelector("[data-passkey-error]");
+  if (!box) return;
+  const cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
+  box.textContent = error.server ? error.message : cancelled ? root.dataset.cancelled || error.message : error.message;
+  box.hidden = false;
+};
+
+const supported = () => typeof window.PublicKeyCredential === "function";
+
+async function register(root, button) {
+  button.disabled = true;
+  try {
+    const options = await post("/account/passkeys/options");
+    const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
+    const result = await post("/account/passkeys/verify", credentialToJSON(credential));
+    window.location.assign(result.redirect);
+  } catch (error) {
+    showError(root, error);
+    button.disabled = false;
+  }
+}
+
+let pendingSignIn = null;
+
+async function signIn(root, { conditional }) {
+  pendingSignIn?.abort();
+  const controller = new AbortController();
+  pendingSignIn = controller;
+  const options = await post("/login/passkey/options");
+  const credential = await navigator.credentials.get({
+    publicKey: requestOptions(options),
+    mediation: conditional ? "conditional" : "optional",
+    signal: controller.signal,
+  });
+  const result = await post("/login/passkey/verify", credentialToJSON(credential));
+  window.location.assign(result.redirect);
+}
+
+async function startAutofill(root) {
+  if (!PublicKeyCredential.isConditionalMediationAvailable) return;
+  if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+  try {
+    await signIn(root, { conditional: true });
+  } catch (error) {
+    // Autofill that is dismissed, aborted or finds no passkey is not an error to show.
+    if (error.server) showError(root, error);
+  }
+}
+
+function init() {
+  const registerRoot = document.querySelector("[data-passkey-register]");
+  const loginRoot = document.querySelector("[data-passkey-login]");
+  for (const root of [registerRoot, loginRoot]) {
+    if (root && !supported()) root.querySelector("[data-passkey-unsupported]")?.removeAttribute("hidden");
+  }
+  if (!supported()) return;
+  if (registerRoot) {
+    const button = registerRoot.querySelector("[data-passkey-register-button]");
+    button.addEventListener("click", () => register(registerRoot, button));
+  }
+  if (loginRoot) {
+    const button = loginRoot.querySelector("[data-passkey-login-button]");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await signIn(loginRoot, { conditional: false });
+      } catch (error) {
+        if (error.name !== "AbortError") showError(loginRoot, error);
+        button.disabled = false;
+      }
+    });
+    startAutofill(loginRoot);
+  }
+}
+
+init();

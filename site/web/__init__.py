@@ -1,0 +1,1 @@
+"""The web layer: routes parse input, call one flow, and render."""

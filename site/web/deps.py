@@ -1,0 +1,111 @@
+"""Request-scoped dependencies, as Annotated aliases, all in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette_wtf.util import validate_csrf
+from wtforms import ValidationError
+
+from keyfob.auth import sessions
+from keyfob.auth.signup import Client
+from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
+from keyfob.models import SignInSession, utcnow
+from keyfob.settings import Settings
+from keyfob.web.runtime import Runtime
+
+SESSION_KEY = "sid"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request. A KeyfobError still commits: a refused code or passkey
+    must leave its failure count and audit entry behind. Any other error rolls back."""
+    async with get_runtime(request).sessionmaker() as db:
+        try:
+            yield db
+        except KeyfobError:
+            await db.commit()
+            raise
+        except BaseException:
+            await db.rollback()
+            raise
+        else:
+            await db.commit()
+
+
+def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+def client_of(request: Request) -> Client:
+    """The client IP is the socket peer; uvicorn rewrites it only for configured proxies."""
+    host = request.client.host if request.client else ""
+    return Client(ip=host, user_agent=request.headers.get("user-agent", "")[:400])
+
+
+async def optional_session(request: Request, db: Db) -> SignInSession | None:
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    settings = get_settings(request)
+    found = await sessions.find_session(
+        db,
+        token=token,
+        now=utcnow(),
+        idle=settings.session_idle,
+        lifetime=settings.session_lifetime,
+    )
+    if found is None:
+        request.session.pop(SESSION_KEY, None)
+    request.state.sign_in = found
+    return found
+
+
+async def require_session(session: OptionalSession) -> SignInSession:
+    if session is None:
+        raise SignInRequired
+    return session
+
+
+async def require_csrf(request: Request) -> None:
+    """Every state-changing request carries the token from our own page, in the form or in
+    the X-CSRFToken header; a cross-site Origin is refused outright."""
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return
+    runtime = get_runtime(request)
+    origin = request.headers.get("origin")
+    if origin is not None and origin != runtime.settings.origin:
+        raise CsrfFailed
+    token = request.headers.get("x-csrftoken")
+    if token is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value: Any = (await request.form()).get("csrf_token")
+        token = value if isinstance(value, str) else None
+    try:
+        validate_csrf(
+            request,
+            token or "",
+            secret_key=runtime.settings.secret_key,
+            field_name="csrf_token",
+            time_limit=None,
+        )
+    except ValidationError as exc:
+        raise CsrfFailed from exc
+    request.state.csrf_valid = True
+
+
+Db = Annotated[AsyncSession, Depends(get_db)]
+CurrentSettings = Annotated[Settings, Depends(get_settings)]
+CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
+OptionalSession = Annotated[SignInSession | None, Depends(optional_session)]
+CurrentSession = Annotated[SignInSession, Depends(require_session)]
+Csrf = Depends(require_csrf)

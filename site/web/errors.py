@@ -1,0 +1,70 @@
+"""Exception handlers: every failure becomes a page or JSON with a 4xx, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from keyfob.errors import KeyfobError, SignInRequired
+from keyfob.i18n import gettext
+from keyfob.web.rendering import render
+
+log = logging.getLogger("keyfob.web")
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "") or request.headers.get(
+        "content-type", ""
+    ).startswith("application/json")
+
+
+def _error(request: Request, status: int, code: str, message: str) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": code, "message": message}, status_code=status)
+    return render(
+        request, "errors/error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+async def keyfob_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeyfobError)
+    if isinstance(exc, SignInRequired) and not wants_json(request):
+        return RedirectResponse("/login", status_code=303)
+    return _error(request, exc.status, exc.code, exc.text())
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: gettext("There is no page at this address."),
+        405: gettext("That is not allowed here."),
+    }
+    message = messages.get(exc.status_code, gettext("Something was wrong with that request."))
+    return _error(request, exc.status_code, "http", message)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    return _error(request, 400, "malformed", gettext("The request was malformed."))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Runs outside the session middleware, so it answers without the page layout."""
+    log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = gettext("Something went wrong on our side. Please try again.")
+    if wants_json(request):
+        return JSONResponse({"error": "server", "message": message}, status_code=500)
+    return HTMLResponse(
+        f"<!doctype html><title>500</title><p>{escape(message)}</p>", status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KeyfobError, keyfob_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, server_error)

@@ -1,0 +1,31 @@
+"""The language menu: a plain form that sets the `lang` cookie and goes back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from keyfob.i18n import LANG_COOKIE, LOCALES
+from keyfob.web.deps import Csrf, CurrentSettings
+
+router = APIRouter()
+ONE_YEAR = 365 * 24 * 3600
+
+
+@router.post("/language", dependencies=[Csrf])
+async def choose_language(request: Request, settings: CurrentSettings) -> Response:
+    form = await request.form()
+    lang = form.get("lang")
+    back = form.get("next")
+    target = back if isinstance(back, str) and back.startswith("/") and "//" not in back else "/"
+    response = RedirectResponse(target, status_code=303)
+    if isinstance(lang, str) and lang in LOCALES:
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=ONE_YEAR,
+            httponly=True,
+            samesite="lax",
+            secure=settings.https,
+        )
+    return response

@@ -1,0 +1,59 @@
+"""/login: a passkey (button or autofill), or an emailed code for recovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from keyfob.auth import passkeys
+from keyfob.models import utcnow
+from keyfob.web.deps import Csrf, CurrentRuntime, Db, OptionalSession, client_of
+from keyfob.web.email_code import send_code
+from keyfob.web.forms import RecoveryForm
+from keyfob.web.jsonbody import read_json
+from keyfob.web.rendering import render
+from keyfob.web.signin import start_session
+
+router = APIRouter()
+CHALLENGE_KEY = "sign_in_challenge"
+
+
+@router.get("/login")
+async def login_page(request: Request, session: OptionalSession) -> Response:
+    if session is not None:
+        return RedirectResponse("/account", status_code=303)
+    return render(request, "login/start.html", {"form": RecoveryForm(request)})
+
+
+@router.post("/login", dependencies=[Csrf])
+async def request_recovery_code(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+    form = await RecoveryForm.from_formdata(request)
+    return await send_code(request, db, runtime, form, template="login/start.html")
+
+
+@router.post("/login/passkey/options", dependencies=[Csrf])
+async def sign_in_options(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+    ceremony = await passkeys.begin_authentication(
+        db, rp_id=runtime.settings.rp_id, now=utcnow(), ttl=runtime.settings.challenge_ttl
+    )
+    request.session[CHALLENGE_KEY] = ceremony.challenge_id
+    return Response(ceremony.options_json, media_type="application/json")
+
+
+@router.post("/login/passkey/verify", dependencies=[Csrf])
+async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+    credential: dict[str, Any] = await read_json(request)
+    client = client_of(request)
+    signed_in = await passkeys.finish_authentication(
+        db,
+        challenge_id=request.session.pop(CHALLENGE_KEY, None),
+        credential=credential,
+        expect=runtime.expect,
+        now=utcnow(),
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    await start_session(request, db, user=signed_in.user, method="passkey", recovery=False)
+    return JSONResponse({"redirect": "/account"})

@@ -1,0 +1,121 @@
+"""Pure ASGI middleware: security headers, request-size cap, and the request's language."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keyfob import i18n
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+PERMISSIONS = (
+    "publickey-credentials-get=(self), publickey-credentials-create=(self), camera=(), "
+    "microphone=(), geolocation=()"
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("Permissions-Policy", PERMISSIONS)
+                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                if self.hsts:
+                    headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """uvicorn sets no body limit; past `limit` bytes the request gets a 413."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLargeSignal
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLargeSignal:
+            await _too_large(send)
+
+
+class BodyTooLargeSignal(Exception):
+    """Raised inside a streaming body read; answered with 413 if no response started yet."""
+
+
+async def _too_large(send: Send) -> None:
+    body = b'{"error":"too_large","message":"The request was too large."}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Language:
+    """Picks the language once per request: the `lang` cookie, then Accept-Language."""
+
+    def __init__(self, app: ASGIApp, *, catalogs: i18n.Catalogs) -> None:
+        self.app = app
+        self.catalogs = catalogs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers.get("cookie", ""))
+            except Exception:  # a malformed Cookie header must not break the page
+                cookie = SimpleCookie()
+            chosen = cookie.get(i18n.LANG_COOKIE)
+            locale = i18n.negotiate(
+                chosen.value if chosen else None, headers.get("accept-language")
+            )
+            scope.setdefault("state", {})["locale"] = locale
+            i18n.set_active(locale, self.catalogs)
+        await self.app(scope, receive, send)

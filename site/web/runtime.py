@@ -1,0 +1,42 @@
+"""What the composition root builds once and every request reads: no globals elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from keyfob.auth.passkeys import Expectation
+from keyfob.auth.signup import CodePolicy
+from keyfob.i18n import Catalogs
+from keyfob.mail.messages import MailRenderer
+from keyfob.mail.transports import MailTransport
+from keyfob.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    env: Environment
+    catalogs: Catalogs
+    mail: MailRenderer
+    transport: MailTransport
+    mail_wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def code_policy(self) -> CodePolicy:
+        s = self.settings
+        return CodePolicy(
+            key=s.code_key,
+            ttl=s.code_ttl,
+            resend_after=s.resend_after,
+            max_attempts=s.code_max_attempts,
+        )
+
+    @property
+    def expect(self) -> Expectation:
+        return Expectation(origin=self.settings.origin, rp_id=self.settings.rp_id)

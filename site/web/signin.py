@@ -1,0 +1,53 @@
+"""Opening and closing a signed-in session in the browser."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyfob.auth import audit, sessions
+from keyfob.models import SignInSession, User, utcnow
+from keyfob.web.deps import SESSION_KEY, client_of
+
+
+async def start_session(
+    request: Request, db: AsyncSession, *, user: User, method: str, recovery: bool
+) -> SignInSession:
+    """Rotates the browser session: nothing from before sign-in (CSRF token included) survives."""
+    client = client_of(request)
+    now = utcnow()
+    previous = request.session.get(SESSION_KEY)
+    if isinstance(previous, str):
+        await sessions.revoke_token(db, token=previous)
+    row, token = await sessions.open_session(
+        db,
+        user=user,
+        method=method,
+        recovery=recovery,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        now=now,
+    )
+    audit.record(
+        db,
+        "sign_in",
+        now=now,
+        user=user,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        method=method,
+        recovery=recovery,
+    )
+    request.session.clear()
+    request.session[SESSION_KEY] = token
+    request.state.sign_in = row
+    return row
+
+
+async def end_session(request: Request, db: AsyncSession, session: SignInSession) -> None:
+    client = client_of(request)
+    await sessions.revoke_session(db, session_id=session.id)
+    audit.record(
+        db, "sign_out", now=utcnow(), user=session.user, ip=client.ip, user_agent=client.user_agent
+    )
+    request.session.clear()
