@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette_wtf import CSRFProtectMiddleware
@@ -56,6 +56,14 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def routers(settings: Settings) -> list[APIRouter]:
+    """Every router the site serves; the dev mailbox only on a local site without SMTP."""
+    modules = [health, register, login, email_code, account, passkeys, language]
+    if settings.dev_mailbox:
+        modules.append(devmail)
+    return [module.router for module in modules]
+
+
 def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
     """`send_mail=False` leaves the outbox to be delivered by the caller (tests, tools)."""
     runtime = build_runtime(settings)
@@ -86,10 +94,8 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (health, register, login, email_code, account, passkeys, language):
-        app.include_router(module.router)
-    if settings.dev_mailbox:
-        app.include_router(devmail.router)
+    for router in routers(settings):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
 
     app.add_middleware(Language, catalogs=runtime.catalogs)

@@ -99,7 +99,7 @@ async def _store_challenge(
     return challenge_id
 
 
-async def _consume_challenge(
+async def consume_challenge(
     db: AsyncSession, *, challenge_id: str | None, purpose: str, now: datetime
 ) -> WebAuthnChallenge:
     """Deleted in the same statement that proves it was still there: usable exactly once."""
@@ -156,7 +156,7 @@ async def finish_registration(
     now: datetime,
 ) -> Passkey:
     """Raises ChallengeExpired, PasskeyRejected, MalformedRequest or CredentialInUse."""
-    challenge = await _consume_challenge(db, challenge_id=challenge_id, purpose="register", now=now)
+    challenge = await consume_challenge(db, challenge_id=challenge_id, purpose="register", now=now)
     if challenge.user_id != user.id:
         raise ChallengeExpired
     with map_errors():
@@ -220,7 +220,7 @@ async def finish_authentication(
 ) -> SignedIn:
     """Raises ChallengeExpired, UnknownCredential, PasskeyRejected, SignCountRegressed or
     MalformedRequest. A regressed counter is audited (the caller commits on KeyfobError)."""
-    challenge = await _consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
+    challenge = await consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
     with map_errors():
         raw_id = base64url_to_bytes(str(credential["rawId"]))
         handle = credential["response"].get("userHandle")
