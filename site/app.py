@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_wtf import CSRFProtectMiddleware
 
 from keyfob import db, i18n, paths
-from keyfob.mail import outbox
+from keyfob.auth.throttle import Throttle, storage_url
+from keyfob.background import background_tasks
 from keyfob.mail.messages import MailRenderer
 from keyfob.mail.transports import ConsoleTransport, MailTransport, SmtpTransport
 from keyfob.settings import Settings
@@ -53,6 +53,8 @@ def build_runtime(settings: Settings) -> Runtime:
             env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
         ),
         transport=make_transport(settings),
+        throttle=Throttle(storage_url(settings.redis_url), settings.rate_limits),
+        proxies=settings.proxy_networks,
     )
 
 
@@ -70,25 +72,11 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sender = None
-        if send_mail:
-            sender = asyncio.create_task(
-                outbox.run_sender(
-                    runtime.sessionmaker,
-                    runtime.transport,
-                    mail_from=settings.mail_from,
-                    poll_seconds=settings.outbox_poll_seconds,
-                    max_attempts=settings.outbox_max_attempts,
-                    wake=runtime.mail_wake,
-                )
-            )
         try:
-            yield
+            async with background_tasks(runtime, send_mail=send_mail):
+                yield
         finally:
-            if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+            runtime.throttle.close()
             await runtime.engine.dispose()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -109,6 +97,7 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
         https_only=settings.https,
     )
     app.add_middleware(BodyLimit, limit=settings.json_body_limit)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_names)
     app.add_middleware(SecurityHeaders, hsts=settings.https)
     return app
 

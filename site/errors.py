@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from keyfob.i18n import gettext, lazy_gettext
+from keyfob.i18n import gettext, lazy_gettext, ngettext
 
 
 class KeyfobError(Exception):
@@ -120,3 +120,24 @@ class BodyTooLarge(KeyfobError):
     code = "too_large"
     status = 413
     message = lazy_gettext("The request was too large.")
+
+
+class Throttled(KeyfobError):
+    """Too many requests of one kind from one place or for one address."""
+
+    code = "throttled"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def text(self) -> str:
+        return ngettext(
+            "Too many attempts. Please wait %(num)d second and try again.",
+            "Too many attempts. Please wait %(num)d seconds and try again.",
+            self.retry_after,
+        )
+
+    def __str__(self) -> str:
+        return self.text()

@@ -39,7 +39,16 @@ class Settings(BaseSettings):
     session_idle_days: int = Field(default=7, ge=1, le=30)
     code_sign_in_is_recovery: bool = True
 
+    # Lockout of code sign-in (NIST SP 800-63B-4 §3.1.3.2); passkey sign-in is never locked.
+    lockout_threshold: int = Field(default=10, ge=3, le=100)
+    lockout_window_minutes: int = Field(default=60, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
+    redis_url: str = ""
+    rate_limits: dict[str, str] = Field(default_factory=dict)
     trusted_proxies: str = ""
+    allowed_hosts: str = ""
+    audit_retention_days: int = Field(default=365, ge=1)
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=12, ge=1)
     json_body_limit: int = Field(default=64 * 1024, ge=1024)
@@ -120,8 +129,27 @@ class Settings(BaseSettings):
         return f"keyfob-codes:{self.secret_key}".encode()
 
     @property
-    def proxy_list(self) -> list[str]:
-        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """KEYFOB_TRUSTED_PROXIES: comma-separated addresses or networks of reverse proxies."""
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        ]
+
+    @property
+    def host_names(self) -> list[str]:
+        """Host headers the site answers to: the site's own, plus KEYFOB_ALLOWED_HOSTS."""
+        extra = [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        return [self.rp_id, *extra]
+
+    @property
+    def lockout_window(self) -> timedelta:
+        return timedelta(minutes=self.lockout_window_minutes)
+
+    @property
+    def lockout_duration(self) -> timedelta:
+        return timedelta(minutes=self.lockout_minutes)
 
 
 def _is_ip(host: str) -> bool:

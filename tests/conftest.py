@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from keyfob.mail import outbox
 from keyfob.models import utcnow
 from keyfob.settings import Settings
 from keyfob.web.runtime import Runtime
-from tests.mailsink import MailSink, code_in
+from tests.mailsink import MailSink, code_in, free_port
 from tests.softauthn import SoftAuthenticator
 
 SITE = "http://localhost:8000"
@@ -201,3 +204,27 @@ async def db(tmp_path: Path, migrated_db: Path) -> AsyncIterator[AsyncSession]:
     async with make_sessionmaker(engine)() as session:
         yield session
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis server of the test run's own, on a free loopback port."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        server.kill()
+        raise RuntimeError("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)

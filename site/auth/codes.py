@@ -75,20 +75,11 @@ async def issue_code(
     return IssuedCode(id=code_id, code=code, expires_at=row.expires_at)
 
 
-async def verify_code(
-    db: AsyncSession,
-    *,
-    code_id: str,
-    code: str,
-    key: bytes,
-    now: datetime,
-    max_attempts: int,
-) -> EmailCode:
-    """Consume the code at most once. Raises CodeRejected for every kind of failure.
-
-    The attempt is counted before the comparison, in one conditional UPDATE, so parallel
-    guesses cannot exceed `max_attempts`. The caller must commit even when this raises.
-    """
+async def spend_attempt(
+    db: AsyncSession, *, code_id: str, now: datetime, max_attempts: int
+) -> None:
+    """Counts one try on a live code, in one conditional UPDATE so parallel guesses cannot
+    exceed `max_attempts`. Raises CodeRejected when the code is used, expired or spent."""
     counted = await db.execute(
         update(EmailCode)
         .where(
@@ -101,6 +92,22 @@ async def verify_code(
     )
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         raise CodeRejected
+
+
+async def verify_code(
+    db: AsyncSession,
+    *,
+    code_id: str,
+    code: str,
+    key: bytes,
+    now: datetime,
+    max_attempts: int,
+) -> EmailCode:
+    """Consume the code at most once. Raises CodeRejected for every kind of failure.
+
+    The attempt is counted before the comparison. The caller must commit even when this
+    raises, or the count is lost."""
+    await spend_attempt(db, code_id=code_id, now=now, max_attempts=max_attempts)
     row = await db.get(EmailCode, code_id, populate_existing=True)
     if row is None:
         raise CodeRejected

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.auth import audit, codes
+from keyfob.auth import audit, codes, lockout
 from keyfob.auth.addresses import normalise_email
+from keyfob.auth.lockout import LockoutPolicy, is_locked
+from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected
 from keyfob.mail import outbox
 from keyfob.mail.messages import MailRenderer
@@ -27,6 +29,17 @@ class CodePolicy:
     ttl: timedelta
     resend_after: timedelta
     max_attempts: int
+    lockout_threshold: int
+    lockout_window: timedelta
+    lockout_duration: timedelta
+
+    @property
+    def lockout(self) -> LockoutPolicy:
+        return LockoutPolicy(
+            threshold=self.lockout_threshold,
+            window=self.lockout_window,
+            duration=self.lockout_duration,
+        )
 
 
 @dataclass(frozen=True)
@@ -50,11 +63,16 @@ async def request_code(
     mail: MailRenderer,
     client: Client,
     now: datetime,
+    throttle: Throttle,
 ) -> str:
     """Queue a code for `email` and return the code's id for the browser session.
 
-    Raises InvalidEmail or ResendTooSoon before doing any work."""
+    Raises InvalidEmail, Throttled or ResendTooSoon before doing any work."""
     address = normalise_email(email)
+    for action, key in (("send_code:ip", client.ip), ("send_code:address", address)):
+        await enforce(
+            throttle, db, action, key, now=now, ip=client.ip, user_agent=client.user_agent
+        )
     issued = await codes.issue_code(
         db, email=address, key=policy.key, now=now, ttl=policy.ttl, resend_after=policy.resend_after
     )
@@ -99,16 +117,35 @@ async def redeem_code(
     client: Client,
     now: datetime,
     locale: str,
+    throttle: Throttle,
 ) -> Redeemed:
     """Consume the code and return the account, creating it on first proof of the address.
 
-    Raises CodeRejected; the failure is counted and audited, so the caller must commit."""
-    if not code_id:
+    Raises Throttled or CodeRejected; a failure is counted on the code and on the account and
+    audited, so the caller must commit. A locked or disabled account gets CodeRejected even
+    for the right code, exactly as for a wrong one, so the lock is no oracle."""
+    await enforce(
+        throttle,
+        db,
+        "verify_code:ip",
+        client.ip,
+        now=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    pending = await db.get(EmailCode, code_id) if code_id else None
+    if pending is None:
         raise CodeRejected
+    user = await db.scalar(select(User).where(User.email == pending.email))
     try:
-        row = await codes.verify_code(
+        if user is not None and (is_locked(user, now=now) or not user.is_active):
+            await codes.spend_attempt(
+                db, code_id=pending.id, now=now, max_attempts=policy.max_attempts
+            )
+            raise CodeRejected
+        await codes.verify_code(
             db,
-            code_id=code_id,
+            code_id=pending.id,
             code=code,
             key=policy.key,
             now=now,
@@ -116,20 +153,29 @@ async def redeem_code(
         )
     except CodeRejected:
         audit.record(
-            db, "code_failed", now=now, ip=client.ip, user_agent=client.user_agent, code_id=code_id
+            db,
+            "code_failed",
+            now=now,
+            user=user,
+            email=pending.email,
+            ip=client.ip,
+            user_agent=client.user_agent,
         )
+        if user is not None:
+            await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
         raise
-    user = await db.scalar(select(User).where(User.email == row.email))
-    created = user is None
     if user is None:
-        user = User(email=row.email, email_verified_at=now, locale=locale, created_at=now)
+        user = User(email=pending.email, email_verified_at=now, locale=locale, created_at=now)
         db.add(user)
         await db.flush()
         audit.record(
             db, "account_created", now=now, user=user, ip=client.ip, user_agent=client.user_agent
         )
-    elif user.email_verified_at is None:
-        user.email_verified_at = now
+        created = True
+    else:
+        created = False
+        lockout.record_success(user)
+        user.email_verified_at = user.email_verified_at or now
     audit.record(
         db, "code_accepted", now=now, user=user, ip=client.ip, user_agent=client.user_agent
     )

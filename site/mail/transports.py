@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from emails.message import Message as MimeMessage
 from emails.backend.smtp.backend import SMTPBackend
+from emails.message import Message as MimeMessage
 
 from keyfob.mail.messages import Message
 

@@ -29,6 +29,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
     last_sign_in_method: Mapped[str | None] = mapped_column(String(16))
+    code_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    code_failures_since: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    lock_reason: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     def __str__(self) -> str:
         return self.email

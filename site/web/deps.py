@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -10,14 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette_wtf.util import validate_csrf
 from wtforms import ValidationError
 
-from keyfob.auth import sessions
+from keyfob.auth import sessions, throttle
 from keyfob.auth.signup import Client
 from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
 from keyfob.models import SignInSession, utcnow
 from keyfob.settings import Settings
+from keyfob.web.client import resolve_client_ip
 from keyfob.web.runtime import Runtime
 
 SESSION_KEY = "sid"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -46,9 +48,11 @@ def get_settings(request: Request) -> Settings:
 
 
 def client_of(request: Request) -> Client:
-    """The client IP is the socket peer; uvicorn rewrites it only for configured proxies."""
-    host = request.client.host if request.client else ""
-    return Client(ip=host, user_agent=request.headers.get("user-agent", "")[:400])
+    peer = request.client.host if request.client else ""
+    ip = resolve_client_ip(
+        peer, request.headers.get("x-forwarded-for"), get_runtime(request).proxies
+    )
+    return Client(ip=ip, user_agent=request.headers.get("user-agent", "")[:400])
 
 
 async def optional_session(request: Request, db: Db) -> SignInSession | None:
@@ -75,11 +79,30 @@ async def require_session(session: OptionalSession) -> SignInSession:
     return session
 
 
+def guard(action: str) -> Callable[[Request, AsyncSession], Awaitable[None]]:
+    """For every state-changing route: a rate limit per client IP, then the CSRF check."""
+
+    async def check(request: Request, db: Db) -> None:
+        if request.method in SAFE_METHODS:
+            return
+        client = client_of(request)
+        await throttle.enforce(
+            get_runtime(request).throttle,
+            db,
+            action,
+            client.ip,
+            now=utcnow(),
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        await require_csrf(request)
+
+    return check
+
+
 async def require_csrf(request: Request) -> None:
     """Every state-changing request carries the token from our own page, in the form or in
     the X-CSRFToken header; a cross-site Origin is refused outright."""
-    if request.method in {"GET", "HEAD", "OPTIONS"}:
-        return
     runtime = get_runtime(request)
     origin = request.headers.get("origin")
     if origin is not None and origin != runtime.settings.origin:
@@ -108,4 +131,5 @@ CurrentSettings = Annotated[Settings, Depends(get_settings)]
 CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
 OptionalSession = Annotated[SignInSession | None, Depends(optional_session)]
 CurrentSession = Annotated[SignInSession, Depends(require_session)]
-Csrf = Depends(require_csrf)
+Guarded = Depends(guard("post:ip"))
+PasskeyGuarded = Depends(guard("passkey:ip"))

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import signup
-from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon
+from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
 from keyfob.i18n import current_locale, gettext
 from keyfob.models import Passkey, utcnow
-from keyfob.web.deps import Csrf, CurrentRuntime, Db, client_of, get_settings
+from keyfob.web.deps import CurrentRuntime, Db, Guarded, client_of, get_settings
 from keyfob.web.forms import CodeForm, EmailForm
 from keyfob.web.rendering import render
 from keyfob.web.runtime import Runtime
@@ -31,6 +31,7 @@ async def send_code(
                 db,
                 email=form.email.data or "",
                 locale=current_locale(),
+                throttle=runtime.throttle,
                 policy=runtime.code_policy,
                 mail=runtime.mail,
                 client=client_of(request),
@@ -38,7 +39,7 @@ async def send_code(
             )
         except InvalidEmail as exc:
             form.email.errors = [exc.text()]
-        except ResendTooSoon as exc:
+        except (ResendTooSoon, Throttled) as exc:
             form.email.errors = [exc.text()]
             return render(request, template, {"form": form}, status_code=429)
         else:
@@ -77,7 +78,7 @@ async def code_page(request: Request, db: Db) -> Response:
     return await _code_page(request, db, CodeForm(request))
 
 
-@router.post("/code", dependencies=[Csrf])
+@router.post("/code", dependencies=[Guarded])
 async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     form = await CodeForm.from_formdata(request)
     if not await form.validate_on_submit():
@@ -91,10 +92,14 @@ async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
             client=client_of(request),
             now=utcnow(),
             locale=current_locale(),
+            throttle=runtime.throttle,
         )
     except CodeRejected as exc:
         form.code.errors = [exc.text()]
         return await _code_page(request, db, form, status_code=400)
+    except Throttled as exc:
+        form.code.errors = [exc.text()]
+        return await _code_page(request, db, form, status_code=429)
     await start_session(
         request,
         db,
@@ -110,7 +115,7 @@ async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
     return RedirectResponse("/account", status_code=303)
 
 
-@router.post("/code/resend", dependencies=[Csrf])
+@router.post("/code/resend", dependencies=[Guarded])
 async def resend_code(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     email = await signup.pending_email(db, code_id=request.session.get(CODE_KEY), now=utcnow())
     if email is None:
@@ -120,12 +125,13 @@ async def resend_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
             db,
             email=email,
             locale=current_locale(),
+            throttle=runtime.throttle,
             policy=runtime.code_policy,
             mail=runtime.mail,
             client=client_of(request),
             now=utcnow(),
         )
-    except ResendTooSoon as exc:
+    except (ResendTooSoon, Throttled) as exc:
         return await _code_page(request, db, CodeForm(request), status_code=429, notice=exc.text())
     runtime.mail_wake.set()
     return await _code_page(

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from keyfob.i18n import LANG_COOKIE, LOCALES
-from keyfob.web.deps import Csrf, CurrentSettings
+from keyfob.web.deps import CurrentSettings, Guarded
 
 router = APIRouter()
 ONE_YEAR = 365 * 24 * 3600
 
 
-@router.post("/language", dependencies=[Csrf])
+@router.post("/language", dependencies=[Guarded])
 async def choose_language(request: Request, settings: CurrentSettings) -> Response:
     form = await request.form()
     lang = form.get("lang")

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from keyfob.auth import passkeys
 from keyfob.models import utcnow
-from keyfob.web.deps import Csrf, CurrentRuntime, Db, OptionalSession, client_of
+from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession, PasskeyGuarded, client_of
 from keyfob.web.email_code import send_code
 from keyfob.web.forms import RecoveryForm
 from keyfob.web.jsonbody import read_json
@@ -27,13 +27,13 @@ async def login_page(request: Request, session: OptionalSession) -> Response:
     return render(request, "login/start.html", {"form": RecoveryForm(request)})
 
 
-@router.post("/login", dependencies=[Csrf])
+@router.post("/login", dependencies=[Guarded])
 async def request_recovery_code(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     form = await RecoveryForm.from_formdata(request)
     return await send_code(request, db, runtime, form, template="login/start.html")
 
 
-@router.post("/login/passkey/options", dependencies=[Csrf])
+@router.post("/login/passkey/options", dependencies=[PasskeyGuarded])
 async def sign_in_options(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     ceremony = await passkeys.begin_authentication(
         db, rp_id=runtime.settings.rp_id, now=utcnow(), ttl=runtime.settings.challenge_ttl
@@ -42,7 +42,7 @@ async def sign_in_options(request: Request, db: Db, runtime: CurrentRuntime) -> 
     return Response(ceremony.options_json, media_type="application/json")
 
 
-@router.post("/login/passkey/verify", dependencies=[Csrf])
+@router.post("/login/passkey/verify", dependencies=[PasskeyGuarded])
 async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     credential: dict[str, Any] = await read_json(request)
     client = client_of(request)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from keyfob.auth import audit, passkeys, sessions
 from keyfob.auth.providers import provider_for
 from keyfob.models import Passkey, utcnow
-from keyfob.web.deps import Csrf, CurrentRuntime, CurrentSession, Db, client_of
+from keyfob.web.deps import CurrentRuntime, CurrentSession, Db, PasskeyGuarded, client_of
 from keyfob.web.jsonbody import read_json
 from keyfob.web.rendering import render
 
@@ -34,7 +34,7 @@ async def passkeys_page(request: Request, db: Db, session: CurrentSession) -> Re
     )
 
 
-@router.post("/account/passkeys/options", dependencies=[Csrf])
+@router.post("/account/passkeys/options", dependencies=[PasskeyGuarded])
 async def add_options(
     request: Request, db: Db, runtime: CurrentRuntime, session: CurrentSession
 ) -> Response:
@@ -50,7 +50,7 @@ async def add_options(
     return Response(ceremony.options_json, media_type="application/json")
 
 
-@router.post("/account/passkeys/verify", dependencies=[Csrf])
+@router.post("/account/passkeys/verify", dependencies=[PasskeyGuarded])
 async def add_verify(
     request: Request, db: Db, runtime: CurrentRuntime, session: CurrentSession
 ) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from keyfob.web.deps import Csrf, CurrentRuntime, Db, OptionalSession
+from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession
 from keyfob.web.email_code import send_code
 from keyfob.web.forms import EmailForm
 from keyfob.web.rendering import render
@@ -20,7 +20,7 @@ async def register_page(request: Request, session: OptionalSession) -> Response:
     return render(request, "register/start.html", {"form": EmailForm(request)})
 
 
-@router.post("/register", dependencies=[Csrf])
+@router.post("/register", dependencies=[Guarded])
 async def register(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     form = await EmailForm.from_formdata(request)
     return await send_code(request, db, runtime, form, template="register/start.html")

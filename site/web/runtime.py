@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keyfob.auth.passkeys import Expectation
 from keyfob.auth.signup import CodePolicy
+from keyfob.auth.throttle import Throttle
 from keyfob.i18n import Catalogs
 from keyfob.mail.messages import MailRenderer
 from keyfob.mail.transports import MailTransport
 from keyfob.settings import Settings
+from keyfob.web.client import IPNetwork
 
 
 @dataclass
@@ -25,6 +27,8 @@ class Runtime:
     catalogs: Catalogs
     mail: MailRenderer
     transport: MailTransport
+    throttle: Throttle
+    proxies: list[IPNetwork]
     mail_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -35,6 +39,9 @@ class Runtime:
             ttl=s.code_ttl,
             resend_after=s.resend_after,
             max_attempts=s.code_max_attempts,
+            lockout_threshold=s.lockout_threshold,
+            lockout_window=s.lockout_window,
+            lockout_duration=s.lockout_duration,
         )
 
     @property

@@ -1,0 +1,1 @@
+"""Keyfob's back office for staff, built on SQLAdmin (package keyfob.admin)."""
