@@ -12,6 +12,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_wtf import CSRFProtectMiddleware
 
 from keyfob import db, i18n, paths
+from keyfob.auth.notices import Notifier, parse_kinds
 from keyfob.auth.throttle import Throttle, storage_url
 from keyfob.background import background_tasks
 from keyfob.mail.messages import MailRenderer
@@ -20,13 +21,16 @@ from keyfob.settings import Settings
 from keyfob.templating import make_environment
 from keyfob.web import (
     account,
+    acme,
     devmail,
     email_code,
     health,
     language,
     login,
     passkeys,
+    reauth,
     register,
+    sessions,
 )
 from keyfob.web.errors import install_error_handlers
 from keyfob.web.middleware import BodyLimit, Language, SecurityHeaders
@@ -43,24 +47,41 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = db.make_engine(settings.database_url)
     env = make_environment(paths.TEMPLATES)
     catalogs = i18n.Catalogs(paths.LOCALE)
+    mail = MailRenderer(
+        env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
+    )
     return Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=db.make_sessionmaker(engine),
         env=env,
         catalogs=catalogs,
-        mail=MailRenderer(
-            env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
-        ),
+        mail=mail,
         transport=make_transport(settings),
         throttle=Throttle(storage_url(settings.redis_url), settings.rate_limits),
         proxies=settings.proxy_networks,
+        notifier=Notifier(
+            mail=mail,
+            enabled=parse_kinds(settings.security_notices),
+            secret_key=settings.secret_key,
+        ),
     )
 
 
 def routers(settings: Settings) -> list[APIRouter]:
     """Every router the site serves; the dev mailbox only on a local site without SMTP."""
-    modules = [health, register, login, email_code, account, passkeys, language]
+    modules = [
+        health,
+        register,
+        login,
+        email_code,
+        account,
+        passkeys,
+        reauth,
+        sessions,
+        language,
+        acme,
+    ]
     if settings.dev_mailbox:
         modules.append(devmail)
     return [module.router for module in modules]
@@ -86,7 +107,6 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
 
-    app.add_middleware(Language, catalogs=runtime.catalogs)
     app.add_middleware(CSRFProtectMiddleware, csrf_secret=settings.secret_key)
     app.add_middleware(
         SessionMiddleware,
@@ -99,6 +119,7 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.json_body_limit)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_names)
     app.add_middleware(SecurityHeaders, hsts=settings.https)
+    app.add_middleware(Language, catalogs=runtime.catalogs)
     return app
 
 

@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from keyfob import migrate
+from keyfob.certs import cli as certs_cli
 from keyfob.errors import KeyfobError
+from keyfob.i18n_catalogs import add_commands as add_i18n_commands
 from keyfob.settings import Settings
 
 
@@ -28,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code or 0)
 
 
+REDIRECT_HELP = "with --https: also serve plain HTTP on PORT (ACME challenges, else redirect)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyfob", description=__doc__)
     commands = parser.add_subparsers(title="commands")
@@ -37,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--https", action="store_true", help="serve TLS with var/certs/")
+    serve.add_argument("--redirect-http", type=int, metavar="PORT", help=REDIRECT_HELP)
     serve.set_defaults(run=_serve)
 
     database = commands.add_parser("db", help="database migrations").add_subparsers()
@@ -58,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     remove = staff.add_parser("remove", help="take staff rights from EMAIL")
     remove.add_argument("email")
     remove.set_defaults(run=lambda a: _staff(a.email, False))
+    add_i18n_commands(commands)
+    certs_cli.add_commands(commands)
     return parser
 
 
@@ -70,33 +78,30 @@ def _serve(args: argparse.Namespace) -> int:
     if "KEYFOB_SITE_URL" not in os.environ and "site_url" not in _dotenv_keys():
         os.environ["KEYFOB_SITE_URL"] = f"{scheme}://localhost:{args.port}"
     settings = _settings()
+    from keyfob.certs import serving
+
+    if args.redirect_http is not None and not args.https:
+        raise ValueError("--redirect-http PORT goes with --https")
+    tls = serving.https_options(settings) if args.https else {}
     os.environ.setdefault("KEYFOB_SECRET_KEY", settings.secret_key)
     os.environ.setdefault("KEYFOB_DATABASE_URL", settings.database_url)
     asyncio.run(migrate.upgrade(settings.database_url))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     import uvicorn
 
-    tls: dict[str, str] = {}
-    if args.https:
-        cert, key = settings.var_dir / "certs" / "site.pem", settings.var_dir / "certs" / "site.key"
-        if not cert.exists() or not key.exists():
-            print("keyfob: no certificate yet: run `keyfob certs dev` first", file=sys.stderr)
-            return 2
-        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    proxies = settings.proxy_list
     print(f"Keyfob on {settings.site_url}", flush=True)
-    uvicorn.run(
-        "keyfob.app:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-        timeout_graceful_shutdown=20,
-        server_header=False,
-        **tls,  # type: ignore[arg-type]
-    )
+    with serving.plain_http(settings, host=args.host, port=args.redirect_http):
+        uvicorn.run(
+            "keyfob.app:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=False,  # the app resolves the client IP itself, from trusted proxies only
+            timeout_graceful_shutdown=20,
+            server_header=False,
+            **tls,
+        )
     return 0
 
 

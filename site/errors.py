@@ -141,3 +141,37 @@ class Throttled(KeyfobError):
 
     def __str__(self) -> str:
         return self.text()
+
+
+class ReauthRequired(KeyfobError):
+    """The action needs a sign-in within the last few minutes."""
+
+    code = "reauth_required"
+    status = 403
+    message = lazy_gettext("Please confirm it's you to continue.")
+
+
+class PasskeySignInRequired(KeyfobError):
+    """A session opened by an emailed code may only add a passkey, see the account, sign out."""
+
+    code = "passkey_required"
+    status = 403
+    message = lazy_gettext(
+        "You signed in with an emailed code. To do this, confirm with one of your passkeys, "
+        "or add a new passkey first."
+    )
+
+
+class NotFound(KeyfobError):
+    """No such passkey or session on this account."""
+
+    code = "not_found"
+    status = 404
+    message = lazy_gettext("There is nothing like that on your account.")
+
+
+class InvalidName(KeyfobError):
+    """A passkey name must be 1 to 64 printable characters."""
+
+    code = "name_invalid"
+    message = lazy_gettext("Enter a name of 1 to 64 characters.")

@@ -102,14 +102,22 @@ def current_locale() -> str:
     return _active.get()[0]
 
 
+def translate(message: str) -> str:
+    """The translation, unformatted: for Jinja, which fills in the placeholders itself."""
+    return _active.get()[1].ugettext(message)
+
+
+def translate_plural(singular: str, plural: str, n: int) -> str:
+    return _active.get()[1].ungettext(singular, plural, n)
+
+
 def gettext(message: str, **variables: Any) -> str:
-    text = _active.get()[1].ugettext(message)
+    text = translate(message)
     return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
-    text = _active.get()[1].ungettext(singular, plural, n)
-    return text % {"num": n, **variables}
+    return translate_plural(singular, plural, n) % {"num": n, **variables}
 
 
 def lazy_gettext(message: str, **variables: Any) -> str:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     session_lifetime_days: int = Field(default=30, ge=1, le=30)
     session_idle_days: int = Field(default=7, ge=1, le=30)
     code_sign_in_is_recovery: bool = True
+    reauth_minutes: int = Field(default=5, ge=1, le=60)
+    security_notices: str = "all"
 
     # Lockout of code sign-in (NIST SP 800-63B-4 §3.1.3.2); passkey sign-in is never locked.
     lockout_threshold: int = Field(default=10, ge=3, le=100)
@@ -106,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def code_ttl(self) -> timedelta:
         return timedelta(minutes=self.code_ttl_minutes)
+
+    @property
+    def reauth_within(self) -> timedelta:
+        return timedelta(minutes=self.reauth_minutes)
 
     @property
     def resend_after(self) -> timedelta:

@@ -21,9 +21,7 @@ def make_environment(templates: Path) -> Environment:
         auto_reload=False,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda message: i18n.gettext(message),
-        lambda singular, plural, n: i18n.ngettext(singular, plural, n),
-        newstyle=True,
+        i18n.translate, i18n.translate_plural, newstyle=True
     )
     env.policies["ext.i18n.trimmed"] = True
     env.filters["datetime"] = _format_datetime

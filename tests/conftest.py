@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,18 +28,66 @@ from keyfob.models import utcnow
 from keyfob.settings import Settings
 from keyfob.web.runtime import Runtime
 from tests.mailsink import MailSink, code_in, free_port
+from tests.pg import Cluster
 from tests.softauthn import SoftAuthenticator
 
+T = TypeVar("T")
 SITE = "http://localhost:8000"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def run_in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Session fixtures may be first asked for inside a running event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the database the suite runs on",
+    )
 
 
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated once; every test gets its own copy of the file."""
     path = tmp_path_factory.mktemp("template") / "keyfob.sqlite3"
-    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+    run_in_thread(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of the run's own, with a migrated template database."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="keyfob-pg-")))
+    cluster.start()
+    cluster.psql("CREATE DATABASE keyfob_template")
+    run_in_thread(migrate.upgrade(cluster.url("keyfob_template")))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_db: Path):
+    """Makes a new migrated database for this test (a file copy, or a PostgreSQL database
+    cloned from the template) and returns its URL."""
+    made = itertools.count()
+
+    def make() -> str:
+        n = next(made)
+        if request.config.getoption("--db") == "postgresql":
+            cluster: Cluster = request.getfixturevalue("postgres")
+            name = f"t_{uuid.uuid4().hex[:16]}"
+            cluster.psql(f"CREATE DATABASE {name} TEMPLATE keyfob_template")
+            return cluster.url(name)
+        db_file = tmp_path / f"keyfob-{n}.sqlite3"
+        shutil.copy(migrated_db, db_file)
+        return f"sqlite+aiosqlite:///{db_file}"
+
+    return make
 
 
 @pytest.fixture
@@ -47,14 +99,12 @@ def mail_sink() -> Iterator[MailSink]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_db: Path, mail_sink: MailSink) -> Settings:
-    db_file = tmp_path / "keyfob.sqlite3"
-    shutil.copy(migrated_db, db_file)
+def settings(tmp_path: Path, fresh_db_url, mail_sink: MailSink) -> Settings:
     return Settings(
         _env_file=None,
         site_url=SITE,
         var_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{db_file}",
+        database_url=fresh_db_url(),
         secret_key=SECRET,
         smtp_url=mail_sink.url,
         smtp_timeout_seconds=5,
@@ -196,11 +246,9 @@ def sign_out(client: httpx.AsyncClient):
 
 
 @pytest.fixture
-async def db(tmp_path: Path, migrated_db: Path) -> AsyncIterator[AsyncSession]:
-    """A session on a real, migrated SQLite database of this test's own."""
-    db_file = tmp_path / "unit.sqlite3"
-    shutil.copy(migrated_db, db_file)
-    engine = make_engine(f"sqlite+aiosqlite:///{db_file}")
+async def db(fresh_db_url) -> AsyncIterator[AsyncSession]:
+    """A session on a real, migrated database of this test's own."""
+    engine = make_engine(fresh_db_url())
     async with make_sessionmaker(engine)() as session:
         yield session
     await engine.dispose()
@@ -212,8 +260,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
@@ -228,3 +287,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture
+async def second_client(
+    app_and_runtime: tuple[object, Runtime],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Another browser on the same site."""
+    transport = httpx.ASGITransport(app=app_and_runtime[0])  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=SITE) as c:
+        yield c

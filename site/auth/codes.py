@@ -50,21 +50,24 @@ async def issue_code(
     now: datetime,
     ttl: timedelta,
     resend_after: timedelta,
+    purpose: str = "sign_in",
+    user_id: int | None = None,
 ) -> IssuedCode:
-    """Replace any earlier code for `email`; raises ResendTooSoon inside the cooldown."""
+    """Replace any earlier code for `email` and `purpose`; raises ResendTooSoon inside the
+    cooldown."""
+    same = (EmailCode.email == email, EmailCode.purpose == purpose)
     latest = await db.scalar(
-        select(EmailCode.created_at)
-        .where(EmailCode.email == email)
-        .order_by(EmailCode.created_at.desc())
-        .limit(1)
+        select(EmailCode.created_at).where(*same).order_by(EmailCode.created_at.desc()).limit(1)
     )
     if latest is not None and now - latest < resend_after:
         raise ResendTooSoon(retry_after=int((resend_after - (now - latest)).total_seconds()) + 1)
-    await db.execute(delete(EmailCode).where(EmailCode.email == email))
+    await db.execute(delete(EmailCode).where(*same))
     code_id = secrets.token_hex(16)
     code = make_code()
     row = EmailCode(
         id=code_id,
+        purpose=purpose,
+        user_id=user_id,
         email=email,
         code_digest=digest(code, key=key, code_id=code_id),
         created_at=now,
@@ -76,7 +79,7 @@ async def issue_code(
 
 
 async def spend_attempt(
-    db: AsyncSession, *, code_id: str, now: datetime, max_attempts: int
+    db: AsyncSession, *, code_id: str, now: datetime, max_attempts: int, purpose: str = "sign_in"
 ) -> None:
     """Counts one try on a live code, in one conditional UPDATE so parallel guesses cannot
     exceed `max_attempts`. Raises CodeRejected when the code is used, expired or spent."""
@@ -84,6 +87,7 @@ async def spend_attempt(
         update(EmailCode)
         .where(
             EmailCode.id == code_id,
+            EmailCode.purpose == purpose,
             EmailCode.used_at.is_(None),
             EmailCode.expires_at > now,
             EmailCode.attempts < max_attempts,
@@ -102,12 +106,13 @@ async def verify_code(
     key: bytes,
     now: datetime,
     max_attempts: int,
+    purpose: str = "sign_in",
 ) -> EmailCode:
     """Consume the code at most once. Raises CodeRejected for every kind of failure.
 
     The attempt is counted before the comparison. The caller must commit even when this
     raises, or the count is lost."""
-    await spend_attempt(db, code_id=code_id, now=now, max_attempts=max_attempts)
+    await spend_attempt(db, code_id=code_id, now=now, max_attempts=max_attempts, purpose=purpose)
     row = await db.get(EmailCode, code_id, populate_existing=True)
     if row is None:
         raise CodeRejected

@@ -36,11 +36,15 @@ from webauthn.helpers.structs import (
 )
 
 from keyfob.auth import audit
+from keyfob.auth.notices import Notifier
 from keyfob.auth.providers import provider_name
+from keyfob.auth.signup import Client
 from keyfob.errors import (
     ChallengeExpired,
     CredentialInUse,
+    InvalidName,
     MalformedRequest,
+    NotFound,
     PasskeyRejected,
     SignCountRegressed,
     UnknownCredential,
@@ -48,6 +52,7 @@ from keyfob.errors import (
 from keyfob.models import Passkey, User, WebAuthnChallenge
 
 MAX_CREDENTIAL_ID = 1023
+MAX_NAME = 64
 TIMEOUT_MS = 120_000
 
 
@@ -154,8 +159,11 @@ async def finish_registration(
     credential: dict[str, Any],
     expect: Expectation,
     now: datetime,
+    notifier: Notifier | None = None,
+    client: Client | None = None,
 ) -> Passkey:
-    """Raises ChallengeExpired, PasskeyRejected, MalformedRequest or CredentialInUse."""
+    """Raises ChallengeExpired, PasskeyRejected, MalformedRequest or CredentialInUse.
+    The new passkey is audited and, with a notifier, announced to the account's address."""
     challenge = await consume_challenge(db, challenge_id=challenge_id, purpose="register", now=now)
     if challenge.user_id != user.id:
         raise ChallengeExpired
@@ -190,20 +198,42 @@ async def finish_registration(
     )
     db.add(passkey)
     await db.flush()
+    client = client or Client()
+    audit.record(
+        db,
+        "passkey_added",
+        now=now,
+        user=user,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        passkey_id=passkey.id,
+        aaguid=passkey.aaguid,
+    )
+    if notifier is not None:
+        notifier.send(db, user, "passkey_added", now=now, name=passkey.name)
     return passkey
 
 
 async def begin_authentication(
-    db: AsyncSession, *, rp_id: str, now: datetime, ttl: timedelta
+    db: AsyncSession, *, rp_id: str, now: datetime, ttl: timedelta, user: User | None = None
 ) -> Ceremony:
-    """No allowCredentials: the browser offers the person's discoverable passkeys."""
+    """Without `user`, no allowCredentials: the browser offers any discoverable passkey. With
+    `user` (re-authentication), only that person's passkeys, and only they can answer."""
+    allowed = []
+    if user is not None:
+        owned = await db.scalars(select(Passkey).where(Passkey.user_id == user.id))
+        allowed = [
+            PublicKeyCredentialDescriptor(id=p.credential_id, transports=_transports(p.transports))
+            for p in owned
+        ]
     options = generate_authentication_options(
         rp_id=rp_id,
         timeout=TIMEOUT_MS,
         user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=allowed,
     )
     challenge_id = await _store_challenge(
-        db, purpose="sign_in", challenge=options.challenge, user=None, expires=now + ttl
+        db, purpose="sign_in", challenge=options.challenge, user=user, expires=now + ttl
     )
     return Ceremony(challenge_id=challenge_id, options_json=options_to_json(options))
 
@@ -229,6 +259,8 @@ async def finish_authentication(
     if passkey is None:
         raise UnknownCredential
     owner = await db.get_one(User, passkey.user_id)
+    if challenge.user_id is not None and challenge.user_id != owner.id:
+        raise PasskeyRejected
     if user_handle is None or not secrets.compare_digest(user_handle, owner.webauthn_handle):
         raise PasskeyRejected
     if not owner.is_active:
@@ -271,3 +303,54 @@ def _refuse_cross_origin(credential: dict[str, Any]) -> None:
     client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
     if client_data.get("crossOrigin") is True or "topOrigin" in client_data:
         raise PasskeyRejected
+
+
+async def list_passkeys(db: AsyncSession, *, user_id: int) -> list[Passkey]:
+    rows = await db.scalars(
+        select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at, Passkey.id)
+    )
+    return list(rows)
+
+
+async def _owned(db: AsyncSession, *, user_id: int, passkey_id: int) -> Passkey:
+    """Someone else's passkey looks exactly like a missing one."""
+    passkey = await db.get(Passkey, passkey_id)
+    if passkey is None or passkey.user_id != user_id:
+        raise NotFound
+    return passkey
+
+
+async def rename_passkey(db: AsyncSession, *, user_id: int, passkey_id: int, name: str) -> Passkey:
+    cleaned = " ".join(name.split())
+    if not 1 <= len(cleaned) <= MAX_NAME or not cleaned.isprintable():
+        raise InvalidName
+    passkey = await _owned(db, user_id=user_id, passkey_id=passkey_id)
+    passkey.name = cleaned
+    return passkey
+
+
+async def delete_passkey(
+    db: AsyncSession,
+    *,
+    user: User,
+    passkey_id: int,
+    notifier: Notifier,
+    client: Client,
+    now: datetime,
+) -> Passkey:
+    """Deleted at once: the credential stops working on every worker with this commit."""
+    passkey = await _owned(db, user_id=user.id, passkey_id=passkey_id)
+    await db.delete(passkey)
+    await db.flush()
+    audit.record(
+        db,
+        "passkey_removed",
+        now=now,
+        user=user,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        passkey_id=passkey_id,
+        aaguid=passkey.aaguid,
+    )
+    notifier.send(db, user, "passkey_removed", now=now, name=passkey.name)
+    return passkey

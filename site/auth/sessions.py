@@ -93,3 +93,31 @@ async def revoke_session(db: AsyncSession, *, session_id: int) -> None:
 async def revoke_token(db: AsyncSession, *, token: str) -> None:
     """Ends whatever session `token` names, if any: used when a browser signs in again."""
     await db.execute(delete(SignInSession).where(SignInSession.token_hash == hash_token(token)))
+
+
+async def list_sessions(db: AsyncSession, *, user_id: int) -> list[SignInSession]:
+    rows = await db.scalars(
+        select(SignInSession)
+        .where(SignInSession.user_id == user_id)
+        .order_by(SignInSession.last_seen_at.desc())
+    )
+    return list(rows)
+
+
+async def revoke_own(db: AsyncSession, *, user_id: int, session_id: int) -> bool:
+    """Ends one of the user's sessions; another user's session id matches nothing."""
+    gone = await db.execute(
+        delete(SignInSession).where(
+            SignInSession.id == session_id, SignInSession.user_id == user_id
+        )
+    )
+    return bool(gone.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_others(db: AsyncSession, *, user_id: int, keep_id: int | None) -> int:
+    """Ends every session of the user but `keep_id` (None: every one), effective at once."""
+    statement = delete(SignInSession).where(SignInSession.user_id == user_id)
+    if keep_id is not None:
+        statement = statement.where(SignInSession.id != keep_id)
+    gone = await db.execute(statement)
+    return int(gone.rowcount)  # type: ignore[attr-defined]

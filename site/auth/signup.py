@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyfob.auth import audit, codes, lockout
 from keyfob.auth.addresses import normalise_email
 from keyfob.auth.lockout import LockoutPolicy, is_locked
+from keyfob.auth.notices import Notifier
 from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected
 from keyfob.mail import outbox
@@ -103,7 +104,7 @@ async def pending_email(db: AsyncSession, *, code_id: str | None, now: datetime)
     if not code_id:
         return None
     row = await db.get(EmailCode, code_id)
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    if row is None or row.purpose != "sign_in" or row.used_at is not None or row.expires_at <= now:
         return None
     return row.email
 
@@ -118,6 +119,7 @@ async def redeem_code(
     now: datetime,
     locale: str,
     throttle: Throttle,
+    notifier: Notifier | None = None,
 ) -> Redeemed:
     """Consume the code and return the account, creating it on first proof of the address.
 
@@ -134,7 +136,7 @@ async def redeem_code(
         user_agent=client.user_agent,
     )
     pending = await db.get(EmailCode, code_id) if code_id else None
-    if pending is None:
+    if pending is None or pending.purpose != "sign_in":
         raise CodeRejected
     user = await db.scalar(select(User).where(User.email == pending.email))
     try:
@@ -176,6 +178,8 @@ async def redeem_code(
         created = False
         lockout.record_success(user)
         user.email_verified_at = user.email_verified_at or now
+        if notifier is not None:
+            notifier.send(db, user, "code_sign_in", now=now)
     audit.record(
         db, "code_accepted", now=now, user=user, ip=client.ip, user_agent=client.user_agent
     )

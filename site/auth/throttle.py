@@ -33,7 +33,7 @@ DEFAULT_RATES: dict[str, str] = {
 class Throttle:
     def __init__(self, storage_url: str, rates: Mapping[str, str]) -> None:
         storage = storage_from_string(storage_url)
-        self._limiter = MovingWindowRateLimiter(storage)  # type: ignore[arg-type]
+        self._limiter = MovingWindowRateLimiter(storage)
         self._rates: dict[str, list[RateLimitItem]] = {
             name: parse_many(rate) for name, rate in {**DEFAULT_RATES, **rates}.items()
         }

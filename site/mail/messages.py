@@ -28,12 +28,14 @@ class MailRenderer:
     site_name: str
     site_url: str
 
-    def render(self, name: str, *, to: str, locale: str, **context: Any) -> Message:
+    def render(self, template: str, /, *, to: str, locale: str, **context: Any) -> Message:
         values = {"site_name": self.site_name, "site_url": self.site_url, **context}
         with i18n.activate(locale, self.catalogs):
-            subject = self.env.get_template(f"mail/{name}_subject.txt").render(values)
-            text = self.env.get_template(f"mail/{name}.txt").render(values)
-            html = self.env.get_template(f"mail/{name}.html").render(
+            subject = self.env.get_template(f"mail/{template}_subject.txt").render(values)
+            text = self.env.get_template(f"mail/{template}.txt").render(values)
+            html = self.env.get_template(f"mail/{template}.html").render(
                 values, lang=locale, dir=i18n.direction(locale)
             )
-        return Message(to=to, kind=name, subject=" ".join(subject.split()), text=text, html=html)
+        return Message(
+            to=to, kind=template, subject=" ".join(subject.split()), text=text, html=html
+        )

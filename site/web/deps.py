@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette_wtf.util import validate_csrf
 from wtforms import ValidationError
 
-from keyfob.auth import sessions, throttle
+from keyfob.auth import reauth, sessions, throttle
 from keyfob.auth.signup import Client
 from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
 from keyfob.models import SignInSession, utcnow
@@ -79,6 +79,21 @@ async def require_session(session: OptionalSession) -> SignInSession:
     return session
 
 
+async def require_full_session(session: CurrentSession) -> SignInSession:
+    reauth.require_full_session(session)
+    return session
+
+
+async def require_recent_session(request: Request, session: CurrentSession) -> SignInSession:
+    reauth.require_recent(session, now=utcnow(), within=get_settings(request).reauth_within)
+    return session
+
+
+async def require_recent_full_session(request: Request, session: FullSession) -> SignInSession:
+    reauth.require_recent(session, now=utcnow(), within=get_settings(request).reauth_within)
+    return session
+
+
 def guard(action: str) -> Callable[[Request, AsyncSession], Awaitable[None]]:
     """For every state-changing route: a rate limit per client IP, then the CSRF check."""
 
@@ -131,5 +146,8 @@ CurrentSettings = Annotated[Settings, Depends(get_settings)]
 CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
 OptionalSession = Annotated[SignInSession | None, Depends(optional_session)]
 CurrentSession = Annotated[SignInSession, Depends(require_session)]
+FullSession = Annotated[SignInSession, Depends(require_full_session)]
+RecentSession = Annotated[SignInSession, Depends(require_recent_session)]
+RecentFullSession = Annotated[SignInSession, Depends(require_recent_full_session)]
 Guarded = Depends(guard("post:ip"))
 PasskeyGuarded = Depends(guard("passkey:ip"))

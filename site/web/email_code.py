@@ -93,6 +93,7 @@ async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
             now=utcnow(),
             locale=current_locale(),
             throttle=runtime.throttle,
+            notifier=runtime.notifier,
         )
     except CodeRejected as exc:
         form.code.errors = [exc.text()]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from html import escape
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from keyfob.errors import KeyfobError, SignInRequired
+from keyfob.errors import KeyfobError, ReauthRequired, SignInRequired
 from keyfob.i18n import gettext
 from keyfob.web.rendering import render
 
@@ -31,10 +32,39 @@ def _error(request: Request, status: int, code: str, message: str) -> Response:
     )
 
 
+def local_path(candidate: str | None, default: str = "/account") -> str:
+    """Only paths on this site, so a `next` parameter can never send a person elsewhere."""
+    if not candidate:
+        return default
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or "\\" in candidate:
+        return default
+    if parts.path.startswith("//"):
+        return default
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def continue_after(request: Request) -> str:
+    """Where to come back to after confirming: this page, or for a form post the page it was on."""
+    if request.method == "GET":
+        return local_path(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return local_path(urlsplit(request.headers.get("referer", "")).path or None)
+
+
 async def keyfob_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyfobError)
     if isinstance(exc, SignInRequired) and not wants_json(request):
         return RedirectResponse("/login", status_code=303)
+    if isinstance(exc, ReauthRequired):
+        target = "/account/confirm?" + urlencode({"next": continue_after(request)})
+        if wants_json(request):
+            return JSONResponse(
+                {"error": exc.code, "message": exc.text(), "redirect": target},
+                status_code=exc.status,
+            )
+        return RedirectResponse(target, status_code=303)
     return _error(request, exc.status, exc.code, exc.text())
 
 

@@ -46,3 +46,21 @@ class CodeForm(BaseForm):
         },
     )
     submit = SubmitField(_l("Verify"))
+
+
+class RenameForm(BaseForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(min=1, max=64)],
+        render_kw={"maxlength": "64", "autocomplete": "off"},
+    )
+    submit = SubmitField(_l("Rename"))
+
+
+class NewEmailForm(BaseForm):
+    email = EmailField(
+        _l("New email address"),
+        validators=[DataRequired(), Length(max=254)],
+        render_kw={"autocomplete": "email", "inputmode": "email"},
+    )
+    submit = SubmitField(_l("Send code"))

@@ -6,20 +6,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from keyfob.i18n import LANG_COOKIE, LOCALES
-from keyfob.web.deps import CurrentSettings, Guarded
+from keyfob.web.deps import CurrentSettings, Guarded, OptionalSession
 
 router = APIRouter()
 ONE_YEAR = 365 * 24 * 3600
 
 
 @router.post("/language", dependencies=[Guarded])
-async def choose_language(request: Request, settings: CurrentSettings) -> Response:
+async def choose_language(
+    request: Request, settings: CurrentSettings, session: OptionalSession
+) -> Response:
+    """Sets the cookie; a signed-in person's choice is also kept on the account, for mail."""
     form = await request.form()
     lang = form.get("lang")
     back = form.get("next")
     target = back if isinstance(back, str) and back.startswith("/") and "//" not in back else "/"
     response = RedirectResponse(target, status_code=303)
     if isinstance(lang, str) and lang in LOCALES:
+        if session is not None:
+            session.user.locale = lang
         response.set_cookie(
             LANG_COOKIE,
             lang,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
+import json
+from http.cookies import CookieError, SimpleCookie
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyfob import i18n
+from keyfob.errors import BodyTooLarge
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -83,7 +85,7 @@ class BodyTooLargeSignal(Exception):
 
 
 async def _too_large(send: Send) -> None:
-    body = b'{"error":"too_large","message":"The request was too large."}'
+    body = json.dumps({"error": "too_large", "message": str(BodyTooLarge.message)}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -110,7 +112,7 @@ class Language:
             cookie = SimpleCookie()
             try:
                 cookie.load(headers.get("cookie", ""))
-            except Exception:  # a malformed Cookie header must not break the page
+            except CookieError:
                 cookie = SimpleCookie()
             chosen = cookie.get(i18n.LANG_COOKIE)
             locale = i18n.negotiate(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from keyfob.auth.notices import Notifier
 from keyfob.auth.passkeys import Expectation
 from keyfob.auth.signup import CodePolicy
 from keyfob.auth.throttle import Throttle
@@ -28,6 +29,7 @@ class Runtime:
     mail: MailRenderer
     transport: MailTransport
     throttle: Throttle
+    notifier: Notifier
     proxies: list[IPNetwork]
     mail_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -135,29 +134,25 @@ async def test_spoofed_forwarded_for_does_not_reset_a_limit(client: httpx.AsyncC
     assert statuses[:30] == [303] * 30 and statuses[30] == 429
 
 
-def make_settings(tmp_path: Path, migrated_db: Path, name: str, **extra: object) -> Settings:
-    db_file = tmp_path / f"{name}.sqlite3"
-    if not db_file.exists():
-        shutil.copy(migrated_db, db_file)
+def make_settings(tmp_path: Path, database_url: str, **extra: object) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         site_url=SITE,
         var_dir=tmp_path,
         secret_key=SECRET,
         code_resend_seconds=0,
-        database_url=f"sqlite+aiosqlite:///{db_file}",
+        database_url=database_url,
         smtp_url="smtp://127.0.0.1:1",
         **extra,
     )
 
 
 async def test_forwarded_for_is_read_only_from_a_trusted_proxy(
-    tmp_path: Path, migrated_db: Path
+    tmp_path: Path, fresh_db_url
 ) -> None:
     settings = make_settings(
         tmp_path,
-        migrated_db,
-        "proxy",
+        fresh_db_url(),
         trusted_proxies="127.0.0.1",
         rate_limits={"send_code:ip": "2 per hour"},
     )
@@ -186,12 +181,12 @@ async def test_forwarded_for_is_read_only_from_a_trusted_proxy(
 
 
 async def test_limit_holds_across_two_app_instances_sharing_redis(
-    tmp_path: Path, migrated_db: Path, redis_url: str
+    tmp_path: Path, fresh_db_url, redis_url: str
 ) -> None:
     extra = {"redis_url": redis_url, "rate_limits": {"send_code:ip": "3 per hour"}}
+    shared_url = fresh_db_url()
     apps = [
-        create_app(make_settings(tmp_path, migrated_db, "shared", **extra), send_mail=False)
-        for _ in range(2)
+        create_app(make_settings(tmp_path, shared_url, **extra), send_mail=False) for _ in range(2)
     ]
     await apps[0].state.runtime.throttle.reset()
     clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url=SITE) for a in apps]
@@ -227,10 +222,10 @@ async def test_mail_links_come_from_the_site_url_not_the_request(
 
 @pytest.mark.parametrize("path", ["/login/passkey/verify", "/account/passkeys/verify"])
 async def test_fuzzed_json_bodies_never_cause_a_500(
-    tmp_path: Path, migrated_db: Path, path: str
+    tmp_path: Path, fresh_db_url, path: str
 ) -> None:
     settings = make_settings(
-        tmp_path, migrated_db, "fuzz", rate_limits={"passkey:ip": "100000 per minute"}
+        tmp_path, fresh_db_url(), rate_limits={"passkey:ip": "100000 per minute"}
     )
     app = create_app(settings, send_mail=False)
     json_values = st.recursive(

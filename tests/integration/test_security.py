@@ -87,17 +87,14 @@ async def test_session_cookie_is_http_only_and_same_site(
 
 
 async def test_session_cookie_is_secure_with_host_prefix_on_https(
-    tmp_path: Path, migrated_db: Path
+    tmp_path: Path, fresh_db_url
 ) -> None:
-    import shutil
-
-    shutil.copy(migrated_db, tmp_path / "db.sqlite3")
     settings = Settings(
         _env_file=None,
         site_url="https://keyfob.example",
         var_dir=tmp_path,
         secret_key=SECRET,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}",
+        database_url=fresh_db_url(),
         smtp_url="smtp://127.0.0.1:1",
     )
     app = create_app(settings, send_mail=False)

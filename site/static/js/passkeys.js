@@ -57,6 +57,14 @@ const credentialToJSON = (credential) => {
   };
 };
 
+const followRedirect = (error) => {
+  if (error?.data?.redirect) {
+    window.location.assign(error.data.redirect);
+    return true;
+  }
+  return false;
+};
+
 const post = async (url, body) => {
   const response = await fetch(url, {
     method: "POST",
@@ -73,7 +81,8 @@ const showError = (root, error) => {
   const box = root.querySelector("[data-passkey-error]");
   if (!box) return;
   const cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
-  box.textContent = error.server ? error.message : cancelled ? root.dataset.cancelled || error.message : error.message;
+  const local = cancelled ? root.dataset.cancelled : root.dataset.failed;
+  box.textContent = error.server ? error.message : local || error.message;
   box.hidden = false;
 };
 
@@ -87,8 +96,42 @@ async function register(root, button) {
     const result = await post("/account/passkeys/verify", credentialToJSON(credential));
     window.location.assign(result.redirect);
   } catch (error) {
+    if (followRedirect(error)) return;
     showError(root, error);
     button.disabled = false;
+  }
+}
+
+async function reauthenticate(root, button) {
+  button.disabled = true;
+  try {
+    const next = encodeURIComponent(root.dataset.next || "/account");
+    const options = await post("/account/confirm/passkey/options");
+    const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
+    const result = await post(`/account/confirm/passkey/verify?next=${next}`, credentialToJSON(credential));
+    window.location.assign(result.redirect);
+  } catch (error) {
+    showError(root, error);
+    button.disabled = false;
+  }
+}
+
+// WebAuthn Signal API: keep the person's password manager in step with the site.
+// Feature-detected; where a browser lacks it, nothing happens.
+function signalAccepted(root) {
+  const { rpId, userId, name, credentials } = root.dataset;
+  const ids = credentials ? credentials.split(",") : [];
+  if (PublicKeyCredential.signalAllAcceptedCredentials) {
+    PublicKeyCredential.signalAllAcceptedCredentials({ rpId, userId, allAcceptedCredentialIds: ids }).catch(() => {});
+  }
+  if (PublicKeyCredential.signalCurrentUserDetails) {
+    PublicKeyCredential.signalCurrentUserDetails({ rpId, userId, name, displayName: name }).catch(() => {});
+  }
+}
+
+function signalUnknown(rpId, credentialId) {
+  if (PublicKeyCredential.signalUnknownCredential && rpId && credentialId) {
+    PublicKeyCredential.signalUnknownCredential({ rpId, credentialId }).catch(() => {});
   }
 }
 
@@ -104,8 +147,13 @@ async function signIn(root, { conditional }) {
     mediation: conditional ? "conditional" : "optional",
     signal: controller.signal,
   });
-  const result = await post("/login/passkey/verify", credentialToJSON(credential));
-  window.location.assign(result.redirect);
+  try {
+    const result = await post("/login/passkey/verify", credentialToJSON(credential));
+    window.location.assign(result.redirect);
+  } catch (error) {
+    if (error?.data?.error === "unknown_credential") signalUnknown(options.rpId, credential.id);
+    throw error;
+  }
 }
 
 async function startAutofill(root) {
@@ -122,10 +170,17 @@ async function startAutofill(root) {
 function init() {
   const registerRoot = document.querySelector("[data-passkey-register]");
   const loginRoot = document.querySelector("[data-passkey-login]");
+  const reauthRoot = document.querySelector("[data-passkey-reauth]");
+  const signalRoot = document.querySelector("[data-passkey-signal]");
   for (const root of [registerRoot, loginRoot]) {
     if (root && !supported()) root.querySelector("[data-passkey-unsupported]")?.removeAttribute("hidden");
   }
   if (!supported()) return;
+  if (signalRoot) signalAccepted(signalRoot);
+  if (reauthRoot) {
+    const button = reauthRoot.querySelector("[data-passkey-reauth-button]");
+    button.addEventListener("click", () => reauthenticate(reauthRoot, button));
+  }
   if (registerRoot) {
     const button = registerRoot.querySelector("[data-passkey-register-button]");
     button.addEventListener("click", () => register(registerRoot, button));

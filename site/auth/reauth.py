@@ -1,0 +1,157 @@
+"""Recent re-authentication ("sudo mode") and the limits of a recovery session.
+
+Dangerous actions need a sign-in within `within` (5 minutes by default): a passkey, or a fresh
+code sent to the account's address. A session opened by an emailed code is a recovery session:
+it may add a passkey, see the account and sign out; confirming with a passkey upgrades it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyfob.auth import audit, codes, lockout, passkeys, sessions
+from keyfob.auth.passkeys import Expectation
+from keyfob.auth.signup import Client, CodePolicy
+from keyfob.auth.throttle import Throttle, enforce
+from keyfob.errors import CodeRejected, PasskeyRejected, PasskeySignInRequired, ReauthRequired
+from keyfob.mail import outbox
+from keyfob.mail.messages import MailRenderer
+from keyfob.models import SignInSession
+
+PURPOSE = "reauth"
+
+
+def require_full_session(session: SignInSession) -> None:
+    if session.is_recovery:
+        raise PasskeySignInRequired
+
+
+def require_recent(session: SignInSession, *, now: datetime, within: timedelta) -> None:
+    if now - session.authenticated_at > within:
+        raise ReauthRequired
+
+
+async def confirm_with_passkey(
+    db: AsyncSession,
+    *,
+    session: SignInSession,
+    challenge_id: str | None,
+    credential: dict[str, Any],
+    expect: Expectation,
+    now: datetime,
+    client: Client,
+) -> None:
+    """Only the session's own passkeys count. A recovery session becomes a full one."""
+    signed_in = await passkeys.finish_authentication(
+        db,
+        challenge_id=challenge_id,
+        credential=credential,
+        expect=expect,
+        now=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    if signed_in.user.id != session.user_id:
+        raise PasskeyRejected
+    await sessions.upgrade_session(db, session, now=now)
+    audit.record(
+        db,
+        "reauth",
+        now=now,
+        user=session.user,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        method="passkey",
+        passkey_id=signed_in.passkey.id,
+    )
+
+
+async def send_code(
+    db: AsyncSession,
+    *,
+    session: SignInSession,
+    policy: CodePolicy,
+    mail: MailRenderer,
+    throttle: Throttle,
+    client: Client,
+    now: datetime,
+) -> str:
+    user = session.user
+    await enforce(
+        throttle,
+        db,
+        "send_code:address",
+        user.email,
+        now=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    issued = await codes.issue_code(
+        db,
+        email=user.email,
+        key=policy.key,
+        now=now,
+        ttl=policy.ttl,
+        resend_after=policy.resend_after,
+        purpose=PURPOSE,
+        user_id=user.id,
+    )
+    message = mail.render(
+        "code_confirm",
+        to=user.email,
+        locale=user.locale or "en",
+        code=issued.code,
+        minutes=int(policy.ttl.total_seconds() // 60),
+    )
+    outbox.enqueue(db, message, now=now)
+    return issued.id
+
+
+async def confirm_with_code(
+    db: AsyncSession,
+    *,
+    session: SignInSession,
+    code_id: str | None,
+    code: str,
+    policy: CodePolicy,
+    throttle: Throttle,
+    client: Client,
+    now: datetime,
+) -> None:
+    """A fresh code makes the session recent again; it does not upgrade a recovery session.
+    Failures count toward the account's lockout like sign-in codes."""
+    await enforce(
+        throttle,
+        db,
+        "verify_code:ip",
+        client.ip,
+        now=now,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    user = session.user
+    try:
+        if not code_id or lockout.is_locked(user, now=now):
+            raise CodeRejected
+        row = await codes.verify_code(
+            db,
+            code_id=code_id,
+            code=code,
+            key=policy.key,
+            now=now,
+            max_attempts=policy.max_attempts,
+            purpose=PURPOSE,
+        )
+        if row.user_id != user.id:
+            raise CodeRejected
+    except CodeRejected:
+        await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
+        raise
+    lockout.record_success(user)
+    session.authenticated_at = now
+    audit.record(
+        db, "reauth", now=now, user=user, ip=client.ip, user_agent=client.user_agent, method="code"
+    )

@@ -1,0 +1,244 @@
+"""The translators' workflow: extract is stable, update keeps translators' work, check names
+file and line for everything a translator must fix."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po, write_po
+
+from keyfob import cli, i18n_catalogs, paths
+from keyfob.i18n_catalogs import Project
+
+SOURCE = '''"""A module with strings."""
+from keyfob.i18n import gettext as _
+from keyfob.i18n import lazy_gettext as _l
+from keyfob.i18n import ngettext
+
+TITLE = _l("Welcome")
+
+
+def greet(email: str) -> str:
+    return _("Hello %(email)s", email=email)
+
+
+def wait(seconds: int) -> str:
+    return ngettext("Wait %(num)d second", "Wait %(num)d seconds", seconds)
+'''
+PAGE = """<h1>{{ _("Sign in") }}</h1>
+<p>{% trans %}
+  Spread over
+  two lines
+{% endtrans %}</p>
+"""
+GERMAN = {
+    "Welcome": "Willkommen",
+    "Hello %(email)s": "Hallo %(email)s",
+    "Wait %(num)d second": ("Warte %(num)d Sekunde", "Warte %(num)d Sekunden"),
+    "Sign in": "Anmelden",
+    "Spread over two lines": "Auf zwei Zeilen verteilt",
+    "Language": "Sprache",
+    "Your code for %(site_name)s": "Dein Code für %(site_name)s",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A small copy of the project's layout, read with the project's own babel.cfg."""
+    shutil.copy(paths.BABEL_CFG, tmp_path / "babel.cfg")
+    files = {
+        "site/strings.py": SOURCE,
+        "templates/page.html": PAGE,
+        "templates/_partials/menu.html": '{{ _("Language") }}\n',
+        "templates/mail/code_subject.txt": (
+            "{% trans %}Your code for {{ site_name }}{% endtrans %}\n"
+        ),
+        ".venv/lib/ignored.py": '_("Never extracted")\n',
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return Project(root=tmp_path, languages=("de",))
+
+
+def translate(path: Path, table: dict[str, str | tuple[str, ...]]) -> None:
+    with path.open("rb") as fp:
+        catalog = read_po(fp, locale="de")
+    for message in catalog:
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key in table:
+            message.string = table[key]
+    with path.open("wb") as fp:
+        write_po(fp, catalog, width=76)
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def ready(project: Project) -> Path:
+    """Extracted, merged and fully translated into German: check has nothing to say."""
+    i18n_catalogs.write_template(project)
+    i18n_catalogs.update(project)
+    translate(project.po("de"), GERMAN)
+    return project.po("de")
+
+
+def test_extract_finds_python_templates_partials_and_mail(project: Project) -> None:
+    catalog = i18n_catalogs.extract(project)
+    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    assert ids == set(GERMAN)
+    plural = catalog.get("Wait %(num)d second")
+    assert plural is not None and plural.id[1] == "Wait %(num)d seconds"
+    assert catalog.get("Language").locations == [("templates/_partials/menu.html", 1)]
+
+
+def test_extract_twice_writes_nothing_the_second_time(project: Project) -> None:
+    assert i18n_catalogs.write_template(project) is True
+    first = project.pot.read_bytes()
+    assert i18n_catalogs.write_template(project) is False
+    assert project.pot.read_bytes() == first
+
+
+def test_update_twice_writes_nothing_the_second_time(project: Project) -> None:
+    i18n_catalogs.write_template(project)
+    assert i18n_catalogs.update(project) == {"de": True}
+    first = project.po("de").read_bytes()
+    assert i18n_catalogs.update(project) == {"de": False}
+    assert project.po("de").read_bytes() == first
+
+
+def test_update_keeps_translations_and_translator_comments(project: Project) -> None:
+    po = ready(project)
+    text = po.read_text().replace(
+        'msgid "Welcome"', '# Greeting on the home page.\nmsgid "Welcome"'
+    )
+    po.write_text(text)
+    source = project.root / "site" / "strings.py"
+    source.write_text(source.read_text() + '\nBYE = _l("Goodbye")\n')
+    i18n_catalogs.write_template(project)
+    i18n_catalogs.update(project)
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale="de")
+    assert catalog["Welcome"].user_comments == ["Greeting on the home page."]
+    assert catalog["Welcome"].string == "Willkommen"
+    assert catalog["Goodbye"].string == ""
+
+
+def test_check_passes_on_complete_current_catalogs(project: Project) -> None:
+    ready(project)
+    assert i18n_catalogs.check(project) == []
+
+
+def test_check_names_file_and_line_of_every_problem(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    po = ready(project)
+    text = po.read_text()
+    text = text.replace('msgid "Sign in"', '#, fuzzy\nmsgid "Sign in"')
+    text = text.replace('msgstr "Willkommen"', 'msgstr ""')
+    text = text.replace('msgstr "Hallo %(email)s"', 'msgstr "Hallo %(mail)s"')
+    text += '\n#~ msgid "Old"\n#~ msgstr "Alt"\n'
+    po.write_text(text)
+    source = project.root / "site" / "strings.py"
+    source.write_text(source.read_text() + 'LATE = _l("Added after extract")\n')
+
+    monkeypatch.setattr(i18n_catalogs, "Project", functools.partial(Project, project.root, ("de",)))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["i18n", "check"])
+    assert exited.value.code == 1
+    out = capsys.readouterr().out
+
+    expected = [
+        (source, line_of(source, "Added after extract"), "messages.pot is out of date"),
+        (po, line_of(po, 'msgid "Sign in"'), "fuzzy: 'Sign in'"),
+        (po, line_of(po, 'msgid "Welcome"'), "untranslated: 'Welcome'"),
+        (po, line_of(po, 'msgid "Hello %(email)s"'), "placeholder mismatch"),
+        (po, line_of(po, '#~ msgid "Old"'), "obsolete: 'Old'"),
+    ]
+    for path, line, problem in expected:
+        assert f"{path}:{line}: {problem}" in out, out
+    assert "%(email)s missing" in out and "%(mail)s unknown" in out
+
+
+def test_check_reports_a_string_gone_from_the_code(project: Project) -> None:
+    ready(project)
+    page = project.root / "templates" / "page.html"
+    page.write_text(page.read_text().replace('{{ _("Sign in") }}', "Sign in"))
+    problems = [str(p) for p in i18n_catalogs.check(project)]
+    line = line_of(project.pot, 'msgid "Sign in"')
+    assert problems == [
+        f"{project.pot}:{line}: messages.pot is out of date: run `keyfob i18n extract`: "
+        "'Sign in' is gone"
+    ]
+
+
+def test_check_reports_a_lone_percent_sign_in_a_template_string(project: Project) -> None:
+    po = ready(project)
+    translate(po, {"Sign in": "Zu 100% anmelden"})
+    problems = i18n_catalogs.check(project)
+    assert [(p.line, "lone %" in p.text) for p in problems] == [
+        (line_of(po, 'msgid "Sign in"'), True)
+    ]
+
+
+def test_check_reports_wrong_plural_counts(project: Project) -> None:
+    po = ready(project)
+    text = po.read_text().replace(
+        'msgstr[1] "Warte %(num)d Sekunden"',
+        'msgstr[1] "Warte %(num)d Sekunden"\nmsgstr[2] "Warte %(num)d Sekunden!"',
+    )
+    po.write_text(text)
+    problems = [str(p) for p in i18n_catalogs.check(project)]
+    line = line_of(po, 'msgid "Wait %(num)d second"')
+    assert f"{po}:{line}: 3 plural forms, the language has 2" in problems
+
+
+def test_check_reports_an_arabic_catalog_with_two_plural_forms(project: Project) -> None:
+    arabic = Project(root=project.root, languages=("ar",))
+    i18n_catalogs.write_template(arabic)
+    i18n_catalogs.update(arabic)
+    po = arabic.po("ar")
+    text = po.read_text()
+    start = text.index('"Plural-Forms:')
+    end = text.index('"MIME-Version')
+    po.write_text(text[:start] + '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"\n' + text[end:])
+    problems = [str(p) for p in i18n_catalogs.check(arabic)]
+    header = line_of(po, 'msgid ""')
+    assert f"{po}:{header}: Plural-Forms has nplurals=2, needs 6" in problems
+
+
+def test_check_reports_missing_template_and_catalog(project: Project) -> None:
+    problems = [str(p) for p in i18n_catalogs.check(project)]
+    assert f"{project.pot}:1: missing: run `keyfob i18n extract`" in problems
+    assert f"{project.po('de')}:1: missing: run `keyfob i18n update`" in problems
+
+
+def test_the_projects_own_catalogs_are_complete_and_current() -> None:
+    """What CI runs: every string in the code is translated into every language."""
+    problems = i18n_catalogs.check(Project())
+    assert not problems, "\n".join(map(str, problems))
+
+
+def test_the_four_commands_run_in_order(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(i18n_catalogs, "Project", functools.partial(Project, project.root, ("de",)))
+
+    def run(*argv: str) -> int:
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["i18n", *argv])
+        return int(exited.value.code or 0)
+
+    assert run("extract") == 0 and project.pot.exists()
+    assert run("update") == 0 and project.po("de").exists()
+    assert run("check") == 1
+    translate(project.po("de"), GERMAN)
+    assert run("check") == 0
+    assert run("compile") == 0 and project.po("de").with_suffix(".mo").exists()
+    assert run("extract") == 0 and run("update") == 0
+    out = capsys.readouterr().out
+    assert out.count("(unchanged)") == 1 and out.count(": unchanged") == 1
