@@ -12,7 +12,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_wtf import CSRFProtectMiddleware
 
 from keyfob import db, i18n, paths
+from keyfob.admin import mount_admin
 from keyfob.auth.notices import Notifier, parse_kinds
+from keyfob.auth.recovery import RecoveryKeys
+from keyfob.auth.sealing import Sealer
 from keyfob.auth.throttle import Throttle, storage_url
 from keyfob.background import background_tasks
 from keyfob.mail.messages import MailRenderer
@@ -29,6 +32,7 @@ from keyfob.web import (
     login,
     passkeys,
     reauth,
+    recovery,
     register,
     sessions,
 )
@@ -60,6 +64,11 @@ def build_runtime(settings: Settings) -> Runtime:
         transport=make_transport(settings),
         throttle=Throttle(storage_url(settings.redis_url), settings.rate_limits),
         proxies=settings.proxy_networks,
+        recovery_keys=RecoveryKeys(
+            sealer=Sealer(settings.secret_key, purpose=b"totp"),
+            digest_key=f"keyfob-recovery:{settings.secret_key}".encode(),
+            issuer=settings.site_name,
+        ),
         notifier=Notifier(
             mail=mail,
             enabled=parse_kinds(settings.security_notices),
@@ -79,6 +88,7 @@ def routers(settings: Settings) -> list[APIRouter]:
         passkeys,
         reauth,
         sessions,
+        recovery,
         language,
         acme,
     ]
@@ -106,6 +116,7 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
     for router in routers(settings):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
+    mount_admin(app, runtime)
 
     app.add_middleware(CSRFProtectMiddleware, csrf_secret=settings.secret_key)
     app.add_middleware(

@@ -150,6 +150,10 @@ class ReauthRequired(KeyfobError):
     status = 403
     message = lazy_gettext("Please confirm it's you to continue.")
 
+    def __init__(self, *, passkey: bool = False) -> None:
+        super().__init__()
+        self.passkey = passkey
+
 
 class PasskeySignInRequired(KeyfobError):
     """A session opened by an emailed code may only add a passkey, see the account, sign out."""

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     session_lifetime_days: int = Field(default=30, ge=1, le=30)
     session_idle_days: int = Field(default=7, ge=1, le=30)
     code_sign_in_is_recovery: bool = True
+    recovery_requires_second_factor: bool = True
     reauth_minutes: int = Field(default=5, ge=1, le=60)
     security_notices: str = "all"
 

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import audit, codes, lockout
 from keyfob.auth.addresses import normalise_email
+from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
-from keyfob.auth.signup import Client, CodePolicy
+from keyfob.auth.signup import CodePolicy
 from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected
 from keyfob.mail import outbox

@@ -18,7 +18,16 @@ from keyfob.mail.messages import MailRenderer
 from keyfob.models import User
 
 KINDS = frozenset(
-    {"passkey_added", "passkey_removed", "email_changed", "code_sign_in", "account_deleted"}
+    {
+        "passkey_added",
+        "passkey_removed",
+        "email_changed",
+        "code_sign_in",
+        "account_deleted",
+        "recovery_app_added",
+        "recovery_app_removed",
+        "recovery_codes_replaced",
+    }
 )
 NOT_ME_VALID_SECONDS = 7 * 24 * 3600
 

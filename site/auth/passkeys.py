@@ -36,9 +36,9 @@ from webauthn.helpers.structs import (
 )
 
 from keyfob.auth import audit
+from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.auth.providers import provider_name
-from keyfob.auth.signup import Client
 from keyfob.errors import (
     ChallengeExpired,
     CredentialInUse,

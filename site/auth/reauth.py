@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import audit, codes, lockout, passkeys, sessions
+from keyfob.auth.client import Client
 from keyfob.auth.passkeys import Expectation
-from keyfob.auth.signup import Client, CodePolicy
+from keyfob.auth.signup import CodePolicy
 from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected, PasskeyRejected, PasskeySignInRequired, ReauthRequired
 from keyfob.mail import outbox
@@ -29,9 +30,14 @@ def require_full_session(session: SignInSession) -> None:
         raise PasskeySignInRequired
 
 
-def require_recent(session: SignInSession, *, now: datetime, within: timedelta) -> None:
+def require_recent(
+    session: SignInSession, *, now: datetime, within: timedelta, passkey: bool = False
+) -> None:
+    """`passkey`: only a recent passkey counts, not a code (the mailbox alone is not enough)."""
     if now - session.authenticated_at > within:
-        raise ReauthRequired
+        raise ReauthRequired(passkey=passkey)
+    if passkey and session.authenticated_by != "passkey":
+        raise ReauthRequired(passkey=True)
 
 
 async def confirm_with_passkey(
@@ -152,6 +158,7 @@ async def confirm_with_code(
         raise
     lockout.record_success(user)
     session.authenticated_at = now
+    session.authenticated_by = "code"
     audit.record(
         db, "reauth", now=now, user=user, ip=client.ip, user_agent=client.user_agent, method="code"
     )

@@ -41,6 +41,7 @@ async def open_session(
         is_recovery=recovery,
         created_at=now,
         authenticated_at=now,
+        authenticated_by=method,
         last_seen_at=now,
         ip=ip[:45],
         user_agent=user_agent[:400],
@@ -79,11 +80,14 @@ async def upgrade_session(db: AsyncSession, session: SignInSession, *, now: date
     await db.execute(
         update(SignInSession)
         .where(SignInSession.id == session.id)
-        .values(is_recovery=False, method="passkey", authenticated_at=now)
+        .values(
+            is_recovery=False, method="passkey", authenticated_at=now, authenticated_by="passkey"
+        )
     )
     session.is_recovery = False
     session.method = "passkey"
     session.authenticated_at = now
+    session.authenticated_by = "passkey"
 
 
 async def revoke_session(db: AsyncSession, *, session_id: int) -> None:

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.auth import audit, codes, lockout
+from keyfob.auth import audit, codes, lockout, recovery
 from keyfob.auth.addresses import normalise_email
+from keyfob.auth.client import Client
 from keyfob.auth.lockout import LockoutPolicy, is_locked
 from keyfob.auth.notices import Notifier
 from keyfob.auth.throttle import Throttle, enforce
@@ -33,6 +34,7 @@ class CodePolicy:
     lockout_threshold: int
     lockout_window: timedelta
     lockout_duration: timedelta
+    require_second_factor: bool = True
 
     @property
     def lockout(self) -> LockoutPolicy:
@@ -44,15 +46,10 @@ class CodePolicy:
 
 
 @dataclass(frozen=True)
-class Client:
-    ip: str = ""
-    user_agent: str = ""
-
-
-@dataclass(frozen=True)
 class Redeemed:
     user: User
     created: bool
+    needs_second_factor: bool = False
 
 
 async def request_code(
@@ -176,8 +173,22 @@ async def redeem_code(
         created = True
     else:
         created = False
-        lockout.record_success(user)
         user.email_verified_at = user.email_verified_at or now
+        enrolled = (await recovery.status(db, user_id=user.id)).enrolled
+        if policy.require_second_factor and enrolled:
+            audit.record(
+                db,
+                "code_accepted",
+                now=now,
+                user=user,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                second_factor="pending",
+            )
+            if notifier is not None:
+                notifier.send(db, user, "code_sign_in", now=now)
+            return Redeemed(user=user, created=False, needs_second_factor=True)
+        lockout.record_success(user)
         if notifier is not None:
             notifier.send(db, user, "code_sign_in", now=now)
     audit.record(

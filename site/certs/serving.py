@@ -36,8 +36,12 @@ def https_options(settings: Settings) -> dict[str, Any]:
             "`keyfob certs dev` or `keyfob certs renew --force` again"
         )
     if not store.names_host(leaf, settings.rp_id):
-        hint = "run `keyfob certs dev` again" if pair == store.dev_leaf(settings.var_dir) else ""
-        print(f"keyfob: warning: {pair.cert} is not for {settings.rp_id}; {hint}", file=sys.stderr)
+        redo = "`keyfob certs dev`" if pair == store.dev_leaf(settings.var_dir) else "a new one"
+        print(
+            f"keyfob: warning: {pair.cert} is not for {settings.rp_id}: browsers will refuse "
+            f"it; make {redo}",
+            file=sys.stderr,
+        )
     return tls.uvicorn_options(pair)
 
 

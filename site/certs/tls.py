@@ -5,6 +5,9 @@ certificate file is stat-ed (one system call); when it has been replaced, the wo
 fresh context from the files and hands it to this and later connections. So a renewal reaches
 every worker of the running site at its next connection, with no restart and no dropped
 request. Connections already open keep the certificate they started with.
+
+Workers import this module before they can answer uvicorn's health check, so it imports
+nothing heavy.
 """
 
 from __future__ import annotations
@@ -16,17 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keyfob.certs import store
-
 if TYPE_CHECKING:
     from uvicorn.config import Config
+
+    from keyfob.certs.store import Pair
 
 logger = logging.getLogger("keyfob.certs")
 
 Stamp = tuple[int, int, int]
 
 
-def uvicorn_options(pair: store.Pair) -> dict[str, Any]:
+def uvicorn_options(pair: Pair) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` that serve `pair` and follow its renewals."""
     return {
         "ssl_certfile": str(pair.cert),

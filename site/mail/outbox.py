@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from keyfob.mail.messages import Message
@@ -61,55 +61,88 @@ async def deliver_due(
     max_attempts: int,
     batch: int = 20,
 ) -> DeliveryReport:
-    """Send what is due. Each row is claimed with a conditional UPDATE before it is sent."""
-    async with maker() as db:
-        due = await db.scalars(
-            select(OutboxMail.id)
-            .where(
-                OutboxMail.sent_at.is_(None),
-                OutboxMail.failed_at.is_(None),
-                OutboxMail.next_try_at <= now,
-                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
-            )
-            .order_by(OutboxMail.next_try_at)
-            .limit(batch)
-        )
-        ids = list(due)
+    """Send what is due: claim a batch in one statement, send each, record each outcome."""
     sent = failed = 0
-    for mail_id in ids:
-        message = await _claim(maker, mail_id, now=now)
-        if message is None:
-            continue
-        try:
-            await asyncio.to_thread(transport.send, message, mail_from=mail_from)
-        except Exception as exc:  # any failure of the far side must leave the mail queued
-            failed += 1
-            await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
-        else:
-            sent += 1
-            await _record_success(maker, mail_id, now=now)
+    claimed = await claim_due(maker, now=now, batch=batch)
+    unsent = [mail_id for mail_id, _ in claimed]
+    try:
+        for mail_id, message in claimed:
+            try:
+                await asyncio.to_thread(transport.send, message, mail_from=mail_from)
+            except Exception as exc:  # any failure of the far side must leave the mail queued
+                failed += 1
+                await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
+            else:
+                sent += 1
+                await _record_success(maker, mail_id, now=now)
+            unsent.remove(mail_id)
+    except asyncio.CancelledError:
+        await asyncio.shield(_release(maker, unsent))
+        raise
     return DeliveryReport(sent=sent, failed=failed)
 
 
-async def _claim(
-    maker: async_sessionmaker[AsyncSession], mail_id: int, *, now: datetime
-) -> Message | None:
+async def _release(maker: async_sessionmaker[AsyncSession], ids: list[int]) -> None:
+    """At shutdown: hand back what this sender claimed but did not send, for the next one."""
+    if not ids:
+        return
     async with maker() as db, db.begin():
-        claimed = await db.execute(
+        await db.execute(
             update(OutboxMail)
-            .where(
-                OutboxMail.id == mail_id,
-                OutboxMail.sent_at.is_(None),
-                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
-            )
+            .where(OutboxMail.id.in_(ids), OutboxMail.sent_at.is_(None))
+            .values(claimed_until=None, attempts=OutboxMail.attempts - 1)
+        )
+
+
+def _claimable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        OutboxMail.sent_at.is_(None),
+        OutboxMail.failed_at.is_(None),
+        OutboxMail.next_try_at <= now,
+        or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
+    )
+
+
+async def claim_due(
+    maker: async_sessionmaker[AsyncSession], *, now: datetime, batch: int
+) -> list[tuple[int, Message]]:
+    """One UPDATE … RETURNING marks up to `batch` due mails as this sender's for CLAIM_FOR.
+
+    On PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED, so concurrent senders
+    never wait on each other and never share a row; SQLite runs one writer at a time, so the
+    same statement is atomic there. A sender that dies leaves its claim to expire."""
+    async with maker() as db, db.begin():
+        picked = (
+            select(OutboxMail.id)
+            .where(*_claimable(now))
+            .order_by(OutboxMail.next_try_at)
+            .limit(batch)
+        )
+        if db.bind.dialect.name == "postgresql":
+            picked = picked.with_for_update(skip_locked=True)
+        rows = await db.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id.in_(picked.scalar_subquery()), *_claimable(now))
             .values(claimed_until=now + CLAIM_FOR, attempts=OutboxMail.attempts + 1)
+            .returning(
+                OutboxMail.id,
+                OutboxMail.to_addr,
+                OutboxMail.kind,
+                OutboxMail.subject,
+                OutboxMail.text,
+                OutboxMail.html,
+            )
+            .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        row = await db.get_one(OutboxMail, mail_id)
-        return Message(
-            to=row.to_addr, kind=row.kind, subject=row.subject, text=row.text, html=row.html
-        )
+        return [
+            (
+                row.id,
+                Message(
+                    to=row.to_addr, kind=row.kind, subject=row.subject, text=row.text, html=row.html
+                ),
+            )
+            for row in rows
+        ]
 
 
 async def _record_success(

@@ -6,15 +6,18 @@ from keyfob.models.challenge import WebAuthnChallenge
 from keyfob.models.code import EmailCode
 from keyfob.models.outbox import OutboxMail
 from keyfob.models.passkey import Passkey
+from keyfob.models.recovery import AuthenticatorApp, RecoveryCode
 from keyfob.models.session import SignInSession
 from keyfob.models.user import User
 
 __all__ = [
     "AuditEvent",
+    "AuthenticatorApp",
     "Base",
     "EmailCode",
     "OutboxMail",
     "Passkey",
+    "RecoveryCode",
     "SignInSession",
     "User",
     "WebAuthnChallenge",

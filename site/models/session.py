@@ -21,6 +21,9 @@ class SignInSession(Base):
     is_recovery: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     authenticated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    authenticated_by: Mapped[str] = mapped_column(
+        String(16), default="passkey", server_default="passkey"
+    )
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")

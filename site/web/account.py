@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from keyfob.auth import account, audit, sessions
+from keyfob.auth import account, audit, recovery, sessions
 from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
 from keyfob.models import User, utcnow
 from keyfob.web.deps import (
@@ -32,8 +32,9 @@ async def home(session: OptionalSession) -> Response:
 
 
 @router.get("/account")
-async def account_page(request: Request, session: CurrentSession) -> Response:
-    return render(request, "account/index.html", {"session": session})
+async def account_page(request: Request, db: Db, session: CurrentSession) -> Response:
+    state = await recovery.status(db, user_id=session.user_id)
+    return render(request, "account/index.html", {"session": session, "recovery": state})
 
 
 @router.post("/logout", dependencies=[Guarded])

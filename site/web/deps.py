@@ -11,7 +11,7 @@ from starlette_wtf.util import validate_csrf
 from wtforms import ValidationError
 
 from keyfob.auth import reauth, sessions, throttle
-from keyfob.auth.signup import Client
+from keyfob.auth.client import Client
 from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
 from keyfob.models import SignInSession, utcnow
 from keyfob.settings import Settings
@@ -94,6 +94,13 @@ async def require_recent_full_session(request: Request, session: FullSession) ->
     return session
 
 
+async def require_recent_passkey(request: Request, session: FullSession) -> SignInSession:
+    reauth.require_recent(
+        session, now=utcnow(), within=get_settings(request).reauth_within, passkey=True
+    )
+    return session
+
+
 def guard(action: str) -> Callable[[Request, AsyncSession], Awaitable[None]]:
     """For every state-changing route: a rate limit per client IP, then the CSRF check."""
 
@@ -149,5 +156,6 @@ CurrentSession = Annotated[SignInSession, Depends(require_session)]
 FullSession = Annotated[SignInSession, Depends(require_full_session)]
 RecentSession = Annotated[SignInSession, Depends(require_recent_session)]
 RecentFullSession = Annotated[SignInSession, Depends(require_recent_full_session)]
+RecentPasskeySession = Annotated[SignInSession, Depends(require_recent_passkey)]
 Guarded = Depends(guard("post:ip"))
 PasskeyGuarded = Depends(guard("passkey:ip"))

@@ -7,18 +7,19 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.auth import signup
+from keyfob.auth import recovery, signup
 from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
 from keyfob.i18n import current_locale, gettext
-from keyfob.models import Passkey, utcnow
+from keyfob.models import Passkey, User, utcnow
 from keyfob.web.deps import CurrentRuntime, Db, Guarded, client_of, get_settings
-from keyfob.web.forms import CodeForm, EmailForm
+from keyfob.web.forms import CodeForm, EmailForm, SecondFactorForm
 from keyfob.web.rendering import render
 from keyfob.web.runtime import Runtime
 from keyfob.web.signin import start_session
 
 router = APIRouter()
 CODE_KEY = "code_id"
+SECOND_FACTOR_KEY = "second_factor"
 
 
 async def send_code(
@@ -101,19 +102,64 @@ async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
     except Throttled as exc:
         form.code.errors = [exc.text()]
         return await _code_page(request, db, form, status_code=429)
+    if redeemed.needs_second_factor:
+        request.session[SECOND_FACTOR_KEY] = await recovery.start_second_factor(
+            db, user=redeemed.user, policy=runtime.code_policy, now=utcnow()
+        )
+        return RedirectResponse("/login/second-factor", status_code=303)
+    return await _signed_in_by_code(request, db, runtime, redeemed.user)
+
+
+async def _signed_in_by_code(
+    request: Request, db: AsyncSession, runtime: Runtime, user: User
+) -> Response:
     await start_session(
-        request,
-        db,
-        user=redeemed.user,
-        method="code",
-        recovery=runtime.settings.code_sign_in_is_recovery,
+        request, db, user=user, method="code", recovery=runtime.settings.code_sign_in_is_recovery
     )
+    request.session.pop(SECOND_FACTOR_KEY, None)
     passkeys = await db.scalar(
-        select(func.count()).select_from(Passkey).where(Passkey.user_id == redeemed.user.id)
+        select(func.count()).select_from(Passkey).where(Passkey.user_id == user.id)
     )
     if not passkeys:
         return RedirectResponse("/account/passkeys?new=1", status_code=303)
     return RedirectResponse("/account", status_code=303)
+
+
+def _second_factor_page(
+    request: Request, form: SecondFactorForm, status_code: int = 200
+) -> Response:
+    return render(request, "code/second_factor.html", {"form": form}, status_code=status_code)
+
+
+@router.get("/login/second-factor")
+async def second_factor_page(request: Request) -> Response:
+    if not request.session.get(SECOND_FACTOR_KEY):
+        return RedirectResponse("/login", status_code=303)
+    return _second_factor_page(request, SecondFactorForm(request))
+
+
+@router.post("/login/second-factor", dependencies=[Guarded])
+async def second_factor(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+    form = await SecondFactorForm.from_formdata(request)
+    if not await form.validate_on_submit():
+        return _second_factor_page(request, form, status_code=400)
+    try:
+        user = await recovery.finish_second_factor(
+            db,
+            pending_id=request.session.get(SECOND_FACTOR_KEY),
+            code=form.code.data or "",
+            keys=runtime.recovery_keys,
+            policy=runtime.code_policy,
+            throttle=runtime.throttle,
+            client=client_of(request),
+            now=utcnow(),
+        )
+    except (CodeRejected, Throttled) as exc:
+        form.code.errors = [exc.text()]
+        return _second_factor_page(
+            request, form, status_code=429 if isinstance(exc, Throttled) else 400
+        )
+    return await _signed_in_by_code(request, db, runtime, user)
 
 
 @router.post("/code/resend", dependencies=[Guarded])

@@ -58,7 +58,8 @@ async def keyfob_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SignInRequired) and not wants_json(request):
         return RedirectResponse("/login", status_code=303)
     if isinstance(exc, ReauthRequired):
-        target = "/account/confirm?" + urlencode({"next": continue_after(request)})
+        query = {"next": continue_after(request), **({"passkey": "1"} if exc.passkey else {})}
+        target = "/account/confirm?" + urlencode(query)
         if wants_json(request):
             return JSONResponse(
                 {"error": exc.code, "message": exc.text(), "redirect": target},

@@ -64,3 +64,18 @@ class NewEmailForm(BaseForm):
         render_kw={"autocomplete": "email", "inputmode": "email"},
     )
     submit = SubmitField(_l("Send code"))
+
+
+class SecondFactorForm(BaseForm):
+    code = StringField(
+        _l("Authenticator code"),
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "autofocus": True,
+            "maxlength": "32",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+        },
+    )
+    submit = SubmitField(_l("Verify"))

@@ -32,7 +32,12 @@ NEXT_KEY = "reauth_next"
 @router.get("/account/confirm")
 async def confirm_page(request: Request, session: CurrentSession) -> Response:
     target = local_path(request.query_params.get("next"))
-    return render(request, "account/confirm.html", {"next": target, "session": session})
+    passkey_only = request.query_params.get("passkey") == "1"
+    return render(
+        request,
+        "account/confirm.html",
+        {"next": target, "session": session, "passkey_only": passkey_only},
+    )
 
 
 @router.post("/account/confirm/passkey/options", dependencies=[PasskeyGuarded])

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from keyfob.auth.notices import Notifier
 from keyfob.auth.passkeys import Expectation
+from keyfob.auth.recovery import RecoveryKeys
 from keyfob.auth.signup import CodePolicy
 from keyfob.auth.throttle import Throttle
 from keyfob.i18n import Catalogs
@@ -30,6 +31,7 @@ class Runtime:
     transport: MailTransport
     throttle: Throttle
     notifier: Notifier
+    recovery_keys: RecoveryKeys
     proxies: list[IPNetwork]
     mail_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -44,6 +46,7 @@ class Runtime:
             lockout_threshold=s.lockout_threshold,
             lockout_window=s.lockout_window,
             lockout_duration=s.lockout_duration,
+            require_second_factor=s.recovery_requires_second_factor,
         )
 
     @property

@@ -1,4 +1,5 @@
-// Keyfob's one browser module: passkey ceremonies, autofill sign-in, and nothing else.
+// Keyfob's one browser module: passkey ceremonies, autofill sign-in, the Signal API, and
+// copying recovery codes.
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
@@ -167,7 +168,18 @@ async function startAutofill(root) {
   }
 }
 
+function copyCodes(button) {
+  const list = document.querySelector("[data-recovery-codes]");
+  if (!list || !navigator.clipboard) return;
+  button.addEventListener("click", async () => {
+    await navigator.clipboard.writeText(list.innerText.trim());
+    button.textContent = button.dataset.copied || button.textContent;
+  });
+}
+
 function init() {
+  const copy = document.querySelector("[data-copy-codes]");
+  if (copy) copyCodes(copy);
   const registerRoot = document.querySelector("[data-passkey-register]");
   const loginRoot = document.querySelector("[data-passkey-login]");
   const reauthRoot = document.querySelector("[data-passkey-reauth]");
