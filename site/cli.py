@@ -99,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             proxy_headers=False,  # the app resolves the client IP itself, from trusted proxies only
             timeout_graceful_shutdown=20,
+            timeout_worker_healthcheck=30,  # a busy machine starts workers slowly
             server_header=False,
             **tls,
         )

@@ -118,7 +118,7 @@ async def claim_due(
             .order_by(OutboxMail.next_try_at)
             .limit(batch)
         )
-        if db.bind.dialect.name == "postgresql":
+        if db.get_bind().dialect.name == "postgresql":
             picked = picked.with_for_update(skip_locked=True)
         rows = await db.execute(
             update(OutboxMail)
