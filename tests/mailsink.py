@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -29,6 +30,8 @@ class _Handler:
         self.sink = sink
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         parsed = message_from_bytes(bytes(envelope.content or b""), policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.sink.lock:
@@ -39,8 +42,10 @@ class _Handler:
 class MailSink:
     """Start with `start()`, stop with `stop()`; `wait_for(to)` returns the newest mail to `to`."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, delay: float = 0.0) -> None:
+        """`delay`: seconds the server takes to accept each message, like a slow relay."""
         self.port = port or free_port()
+        self.delay = delay
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
         self._controller: Controller | None = None

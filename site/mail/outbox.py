@@ -65,21 +65,49 @@ async def deliver_due(
     sent = failed = 0
     claimed = await claim_due(maker, now=now, batch=batch)
     unsent = [mail_id for mail_id, _ in claimed]
-    try:
-        for mail_id, message in claimed:
-            try:
-                await asyncio.to_thread(transport.send, message, mail_from=mail_from)
-            except Exception as exc:  # any failure of the far side must leave the mail queued
-                failed += 1
-                await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
-            else:
-                sent += 1
-                await _record_success(maker, mail_id, now=now)
+    for mail_id, message in claimed:
+        work = asyncio.ensure_future(
+            _deliver_one(
+                maker,
+                transport,
+                mail_id,
+                message,
+                mail_from=mail_from,
+                now=now,
+                max_attempts=max_attempts,
+            )
+        )
+        try:
+            delivered = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # shutting down: finish the mail in flight (bounded by the SMTP timeout) so it is
+            # neither lost nor sent twice, and hand the rest back to the queue
+            await work
             unsent.remove(mail_id)
-    except asyncio.CancelledError:
-        await asyncio.shield(_release(maker, unsent))
-        raise
+            await _release(maker, unsent)
+            raise
+        unsent.remove(mail_id)
+        sent, failed = (sent + 1, failed) if delivered else (sent, failed + 1)
     return DeliveryReport(sent=sent, failed=failed)
+
+
+async def _deliver_one(
+    maker: async_sessionmaker[AsyncSession],
+    transport: MailTransport,
+    mail_id: int,
+    message: Message,
+    *,
+    mail_from: str,
+    now: datetime,
+    max_attempts: int,
+) -> bool:
+    try:
+        await asyncio.to_thread(transport.send, message, mail_from=mail_from)
+    except Exception as exc:  # any failure of the far side must leave the mail queued
+        await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
+        return False
+    await _record_success(maker, mail_id, now=now)
+    return True
 
 
 async def _release(maker: async_sessionmaker[AsyncSession], ids: list[int]) -> None:

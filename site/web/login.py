@@ -55,5 +55,13 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         ip=client.ip,
         user_agent=client.user_agent,
     )
-    await start_session(request, db, user=signed_in.user, method="passkey", recovery=False)
+    await start_session(
+        request,
+        db,
+        user=signed_in.user,
+        method="passkey",
+        recovery=False,
+        passkey_id=signed_in.passkey.id,
+        synced=signed_in.synced,
+    )
     return JSONResponse({"redirect": "/account"})

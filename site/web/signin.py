@@ -11,7 +11,13 @@ from keyfob.web.deps import SESSION_KEY, client_of
 
 
 async def start_session(
-    request: Request, db: AsyncSession, *, user: User, method: str, recovery: bool
+    request: Request,
+    db: AsyncSession,
+    *,
+    user: User,
+    method: str,
+    recovery: bool,
+    **detail: object,
 ) -> SignInSession:
     """Rotates the browser session: nothing from before sign-in (CSRF token included) survives."""
     client = client_of(request)
@@ -37,6 +43,7 @@ async def start_session(
         user_agent=client.user_agent,
         method=method,
         recovery=recovery,
+        **detail,
     )
     request.session.clear()
     request.session[SESSION_KEY] = token
