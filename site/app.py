@@ -24,6 +24,7 @@ from keyfob.settings import Settings
 from keyfob.templating import make_environment
 from keyfob.web import (
     account,
+    assets,
     acme,
     devmail,
     email_code,
@@ -81,6 +82,7 @@ def routers(settings: Settings) -> list[APIRouter]:
     """Every router the site serves; the dev mailbox only on a local site without SMTP."""
     modules = [
         health,
+        assets,
         register,
         login,
         email_code,

@@ -8,12 +8,20 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from keyfob import migrate
 from keyfob.certs import cli as certs_cli
 from keyfob.errors import KeyfobError
 from keyfob.i18n_catalogs import add_commands as add_i18n_commands
 from keyfob.settings import Settings
+
+
+def _migrate() -> ModuleType:
+    """Alembic is imported only when migrating: uvicorn's spawned workers re-import this
+    module (it is the `keyfob` script's), and alembic would cost each of them ~10 MiB."""
+    from keyfob import migrate
+
+    return migrate
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -49,12 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     up = database.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(
-        run=lambda a: asyncio.run(migrate.upgrade(_settings().database_url, a.revision))
+        run=lambda a: asyncio.run(_migrate().upgrade(_settings().database_url, a.revision))
     )
     down = database.add_parser("downgrade", help="revert migrations")
     down.add_argument("revision")
     down.set_defaults(
-        run=lambda a: asyncio.run(migrate.downgrade(_settings().database_url, a.revision))
+        run=lambda a: asyncio.run(_migrate().downgrade(_settings().database_url, a.revision))
     )
 
     staff = commands.add_parser("staff", help="who may open /admin").add_subparsers()
@@ -85,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
     tls = serving.https_options(settings) if args.https else {}
     os.environ.setdefault("KEYFOB_SECRET_KEY", settings.secret_key)
     os.environ.setdefault("KEYFOB_DATABASE_URL", settings.database_url)
-    asyncio.run(migrate.upgrade(settings.database_url))
+    asyncio.run(_migrate().upgrade(settings.database_url))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     import uvicorn
 
@@ -119,7 +127,7 @@ def _staff(email: str, make_staff: bool) -> int:
     settings = _settings()
 
     async def run() -> str:
-        await migrate.upgrade(settings.database_url)
+        await _migrate().upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
             async with transaction(make_sessionmaker(engine)) as db:

@@ -148,7 +148,9 @@ async def require_csrf(request: Request) -> None:
     request.state.csrf_valid = True
 
 
-Db = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": commit before the response is sent, so a client never sees a success
+# (a passkey challenge, a queued code) that is not yet in the database or that fails to commit.
+Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]
 CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
 OptionalSession = Annotated[SignInSession | None, Depends(optional_session)]

@@ -29,22 +29,37 @@ router = APIRouter()
 @router.get("/account/recovery")
 async def recovery_page(request: Request, db: Db, session: FullSession) -> Response:
     state = await recovery.status(db, user_id=session.user_id)
-    return render(request, "account/recovery.html", {
-        "state": state, "enabled": request.query_params.get("app") == "on",
-    })
+    return render(
+        request,
+        "account/recovery.html",
+        {
+            "state": state,
+            "enabled": request.query_params.get("app") == "on",
+        },
+    )
 
 
-async def _app_page(request: Request, db: Db, runtime: CurrentRuntime, session: FullSession,
-                    form: SecondFactorForm, status_code: int = 200) -> Response:
+async def _app_page(
+    request: Request,
+    db: Db,
+    runtime: CurrentRuntime,
+    session: FullSession,
+    form: SecondFactorForm,
+    status_code: int = 200,
+) -> Response:
     keys = runtime.recovery_keys
     secret = await recovery.pending_secret(db, user=session.user, keys=keys)
     if secret is None:
         secret = await recovery.begin_app(db, user=session.user, keys=keys)
     uri = recovery.provisioning_uri(secret, account=session.user.email, issuer=keys.issuer)
     qr = segno.make(uri, error="m").svg_inline(scale=5, title=gettext("QR code for your app"))
-    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return render(request, "account/recovery_app.html",
-                  {"qr": qr, "secret": grouped, "form": form}, status_code=status_code)
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return render(
+        request,
+        "account/recovery_app.html",
+        {"qr": qr, "secret": grouped, "form": form},
+        status_code=status_code,
+    )
 
 
 @router.get("/account/recovery/app")
@@ -65,8 +80,13 @@ async def confirm_app(
     if await form.validate_on_submit():
         try:
             await recovery.confirm_app(
-                db, user=session.user, code=form.code.data or "", keys=runtime.recovery_keys,
-                notifier=runtime.notifier, client=client_of(request), now=utcnow(),
+                db,
+                user=session.user,
+                code=form.code.data or "",
+                keys=runtime.recovery_keys,
+                notifier=runtime.notifier,
+                client=client_of(request),
+                now=utcnow(),
             )
         except CodeRejected as exc:
             form.code.errors = [exc.text()]
@@ -80,8 +100,9 @@ async def confirm_app(
 async def remove_app(
     request: Request, db: Db, runtime: CurrentRuntime, session: RecentPasskeySession
 ) -> Response:
-    await recovery.remove_app(db, user=session.user, notifier=runtime.notifier,
-                              client=client_of(request), now=utcnow())
+    await recovery.remove_app(
+        db, user=session.user, notifier=runtime.notifier, client=client_of(request), now=utcnow()
+    )
     runtime.mail_wake.set()
     return RedirectResponse("/account/recovery", status_code=303)
 
@@ -92,13 +113,22 @@ async def new_codes(
 ) -> Response:
     """The codes are shown in this answer only; the database keeps their digests."""
     codes = await recovery.replace_codes(
-        db, user=session.user, keys=runtime.recovery_keys, notifier=runtime.notifier,
-        client=client_of(request), now=utcnow(),
+        db,
+        user=session.user,
+        keys=runtime.recovery_keys,
+        notifier=runtime.notifier,
+        client=client_of(request),
+        now=utcnow(),
     )
     runtime.mail_wake.set()
     text = "\n".join([f"{runtime.settings.site_name} — {session.user.email}", "", *codes, ""])
-    response = render(request, "account/recovery_codes.html", {
-        "codes": codes, "download": "data:text/plain;charset=utf-8," + quote(text),
-    })
+    response = render(
+        request,
+        "account/recovery_codes.html",
+        {
+            "codes": codes,
+            "download": "data:text/plain;charset=utf-8," + quote(text),
+        },
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

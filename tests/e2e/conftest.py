@@ -32,7 +32,6 @@ from playwright.sync_api import (
     ConsoleMessage,
     Error,
     Page,
-    Route,
     expect,
     sync_playwright,
 )
@@ -56,7 +55,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 TIMEOUT_MS = 10_000
 STARTUP_SECONDS = 20.0
-COMMIT_GRACE_SECONDS = 0.3
 
 # Instrumentation only (it changes no behaviour of the page): remembers how each
 # navigator.credentials.get() call ended and which mediation it used, and every CSP violation.
@@ -84,14 +82,6 @@ PROBE = """
 """
 
 expect.set_options(timeout=TIMEOUT_MS)
-RACES: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if RACES:
-        terminalreporter.write_sep("-", "e2e: worked around the commit-after-response race")
-        for race in RACES:
-            terminalreporter.write_line(race)
 
 
 @dataclass
@@ -99,8 +89,6 @@ class Site:
     url: str
     mail: MailSink
     log: Path
-    # Where the commit-after-response race (see `Tab.arrive`) sent a page astray.
-    races: list[str] = field(default_factory=lambda: RACES)
 
     def code_for(self, address: str, count: int) -> str:
         """The code in mail number `count` to `address`, read from what the SMTP sink got."""
@@ -261,20 +249,13 @@ class Tab:
         self.page.goto(path, wait_until="load")
 
     def arrive(self, path: str) -> None:
-        """Expects the page to be at `path` after a form's redirect or a script's navigation.
+        """Expects the page at `path` after a form's redirect or a script's navigation.
 
-        Works around a site bug (see the report): the request's database transaction commits
-        only after its response has been sent, so the page the browser is redirected to can
-        be served before the redirecting request's writes are visible. It then sends the
-        browser on to /login (no pending code, or no session yet) although the cookie is
-        right. A person would go back; this test does: it opens `path` again, once, and
-        records the detour in `site.races`. Remove once the site commits before answering.
+        The page there must already see what the request before it saved: the site commits
+        before it answers (site/web/deps.py, `Db` in FastAPI's "function" scope). When it did
+        not, /code found no code and /account no session and both sent the browser to /login.
         """
-        page = self.page
-        if path != "/login" and page.url == f"{self.site.url}/login":
-            self.site.races.append(f"{self.name}: {path}")
-            self.goto(path)
-        expect(page).to_have_url(f"{self.site.url}{path}")
+        expect(self.page).to_have_url(f"{self.site.url}{path}")
 
     def request_code(self, email: str, *, at: str, button: str, shot: str | None = None) -> str:
         """Email + `button` on `at` (/register or /login); returns the code the sink received."""
@@ -325,13 +306,9 @@ class Tab:
             shown = error.text_content() if error.is_visible() else "(no error shown)"
             raise AssertionError(f"adding a passkey did not finish: {shown}") from None
         landed = page.url.removeprefix(self.site.url)
-        listed = page.locator("li.passkey")
-        if landed != "/account/passkeys" or listed.count() == expected - 1:
-            # another page, or the commit-after-response race (see `arrive`): look again
-            if landed == "/account/passkeys":
-                self.site.races.append(f"{self.name}: /account/passkeys")
+        if landed != "/account/passkeys":
             self.goto("/account/passkeys")
-        expect(listed).to_have_count(expected)
+        expect(page.locator("li.passkey")).to_have_count(expected)
         expect(page.locator("[data-passkey-error]")).to_be_hidden()
         if shot:
             self.shot(f"{shot}-after")
@@ -358,26 +335,11 @@ class Tab:
         expect(page.locator("strong[data-email]")).to_have_text(email)
 
 
-def hold_passkey_list(route: Route) -> None:
-    """Lets the browser load /account/passkeys COMMIT_GRACE_SECONDS late.
-
-    Works around the site bug described at `Tab.arrive` where it does harm a person could not
-    undo: after "Add a passkey" the page loads /account/passkeys, which, served before the new
-    passkey is committed, lists none and tells the browser through the WebAuthn Signal API
-    (signalAllAcceptedCredentials) that the account accepts no passkey, and Chromium deletes
-    the passkey it has just made. The request still goes through Chromium's own network
-    stack, unchanged. Remove once the site commits before answering."""
-    if route.request.method == "GET" and route.request.is_navigation_request():
-        time.sleep(COMMIT_GRACE_SECONDS)
-    route.continue_()
-
-
 def open_tab(browser: Browser, site: Site, name: str, *, authenticator: bool = True) -> Tab:
     context = browser.new_context(base_url=site.url, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     context.add_init_script(PROBE)
-    context.route(re.compile(r"^https?://[^/]+/account/passkeys(\?.*)?$"), hold_passkey_list)
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     # With the UI enabled, ceremonies would wait for a dialog nobody clicks.
@@ -385,8 +347,8 @@ def open_tab(browser: Browser, site: Site, name: str, *, authenticator: bool = T
     tab = Tab(site=site, context=context, page=page, cdp=cdp, name=name)
 
     def on_console(message: ConsoleMessage) -> None:
-        # The site serves no favicon, and Chromium logs the 404 of its own request for one
-        # as a console error (a known site bug, see the report): that is not the page's.
+        # The site serves no favicon (base.html links none, /favicon.ico is a 404) and
+        # Chromium logs the 404 of its own request for one as an error: not the page's doing.
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             tab.console_errors.append(f"{page.url}: {message.text}")
 
