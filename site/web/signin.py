@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +19,7 @@ async def start_session(
     user: User,
     method: str,
     recovery: bool,
-    **detail: object,
+    **detail: Any,
 ) -> SignInSession:
     """Rotates the browser session: nothing from before sign-in (CSRF token included) survives."""
     client = client_of(request)
