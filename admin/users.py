@@ -9,20 +9,22 @@ from typing import Any, ClassVar
 from sqladmin import expose
 from sqladmin.pagination import Pagination
 from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keyfob.admin import steps
-from keyfob.admin.actions import RowAction
+from keyfob.admin.actions import Actor, RowAction
 from keyfob.admin.auth import current_staff
 from keyfob.admin.base import KeyfobView, labels
 from keyfob.admin.filters import yes_no
 from keyfob.admin.formatting import lock_reason, sign_in_method
-from keyfob.auth import lockout, moderation
+from keyfob.auth import lockout, moderation, recovery
 from keyfob.i18n import gettext, lazy_gettext
 from keyfob.models import Passkey, User, utcnow
 
 PASSKEY_COUNTS = "keyfob_passkey_counts"
+RECOVERY = "keyfob_recovery_status"
 
 
 def locked_now() -> ColumnElement[bool]:
@@ -36,6 +38,16 @@ def has_passkey() -> ColumnElement[bool]:
 def passkey_count(user: Any, _name: str, request: Request) -> int:
     counts: dict[int, int] = getattr(request.state, PASSKEY_COUNTS, {})
     return counts.get(user.id, 0)
+
+
+def recovery_app(user: Any, _name: str, request: Request) -> str:
+    state: recovery.RecoveryStatus | None = getattr(request.state, RECOVERY, None)
+    return gettext("Yes") if state is not None and state.app else gettext("No")
+
+
+def recovery_codes(user: Any, _name: str, request: Request) -> int:
+    state: recovery.RecoveryStatus | None = getattr(request.state, RECOVERY, None)
+    return state.codes_left if state is not None else 0
 
 
 LABELS = labels(
@@ -53,6 +65,8 @@ LABELS = labels(
         "code_failures_since": lazy_gettext("Failing since"),
         "locked_until": lazy_gettext("Locked until"),
         "lock_reason": lazy_gettext("Reason"),
+        "recovery_app": lazy_gettext("Authenticator app"),
+        "recovery_codes": lazy_gettext("Unused recovery codes"),
     }
 )
 
@@ -78,6 +92,8 @@ class UserAdmin(KeyfobView, model=User):
         "code_failures",
         "locked_until",
         "lock_reason",
+        "recovery_app",
+        "recovery_codes",
     ]
     column_labels = LABELS
     column_searchable_list = (User.email,)
@@ -109,7 +125,11 @@ class UserAdmin(KeyfobView, model=User):
         "last_sign_in_method": sign_in_method,
         "lock_reason": lock_reason,
     }
-    column_formatters_detail = column_formatters
+    column_formatters_detail: ClassVar[dict[Any, Any]] = {
+        **column_formatters,
+        "recovery_app": recovery_app,
+        "recovery_codes": recovery_codes,
+    }
     can_edit = True
     form_columns = (User.is_staff,)
     form_args: ClassVar[dict[str, dict[str, Any]]] = {"is_staff": {"label": lazy_gettext("Staff")}}
@@ -127,6 +147,8 @@ class UserAdmin(KeyfobView, model=User):
         user = await super().get_object_for_details(request)
         if user is not None:
             await self._count_passkeys(request, [user.id])
+            async with self.runtime.sessionmaker() as db:
+                setattr(request.state, RECOVERY, await recovery.status(db, user_id=user.id))
         return user
 
     async def _count_passkeys(self, request: Request, user_ids: Sequence[int]) -> None:
@@ -180,6 +202,14 @@ class UserAdmin(KeyfobView, model=User):
             actions.append(self.row_action(request, row, "enable", gettext("Enable")))
         label, confirm = gettext("Sign out everywhere"), gettext("End every session")
         actions.append(self.row_action(request, row, "sign_out", label, confirm=confirm))
+        state: recovery.RecoveryStatus | None = getattr(request.state, RECOVERY, None)
+        checked = gettext("I have checked who is asking: remove it")
+        if state is not None and state.app:
+            label = gettext("Remove authenticator app")
+            actions.append(self.row_action(request, row, "remove_app", label, confirm=checked))
+        if state is not None and state.codes_issued:
+            label = gettext("Remove recovery codes")
+            actions.append(self.row_action(request, row, "remove_codes", label, confirm=checked))
         return actions
 
     @expose("/{pk:int}/disable", methods=["POST"])
@@ -198,3 +228,32 @@ class UserAdmin(KeyfobView, model=User):
     @expose("/{pk:int}/unlock", methods=["POST"])
     async def unlock(self, request: Request) -> Response:
         return await self.act(request, steps.unlock, done=gettext("The account is unlocked."))
+
+    async def _remove_factors(
+        self, request: Request, *, app: bool, codes: bool, done: str
+    ) -> Response:
+        notifier = self.runtime.notifier
+
+        async def step(db: AsyncSession, actor: Actor, pk: int) -> object:
+            return await moderation.remove_recovery_factors(
+                db,
+                user_id=pk,
+                app=app,
+                codes=codes,
+                by=actor.user,
+                now=actor.now,
+                ip=actor.ip,
+                notifier=notifier,
+            )
+
+        return await self.act(request, step, done=done)
+
+    @expose("/{pk:int}/remove_app", methods=["POST"])
+    async def remove_app(self, request: Request) -> Response:
+        done = gettext("The authenticator app is removed.")
+        return await self._remove_factors(request, app=True, codes=False, done=done)
+
+    @expose("/{pk:int}/remove_codes", methods=["POST"])
+    async def remove_codes(self, request: Request) -> Response:
+        done = gettext("The recovery codes are removed.")
+        return await self._remove_factors(request, app=False, codes=True, done=done)

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.auth import audit, lockout, sessions, staff
+from keyfob.auth import audit, lockout, recovery, sessions, staff
+from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.errors import KeyfobError, NotFound
 from keyfob.i18n import lazy_gettext
@@ -165,3 +166,29 @@ async def retry_mail(
         mail_kind=mail.kind,
     )
     return mail
+
+
+async def remove_recovery_factors(
+    db: AsyncSession,
+    *,
+    user_id: int,
+    app: bool,
+    codes: bool,
+    by: User,
+    now: datetime,
+    ip: str = "",
+    notifier: Notifier | None = None,
+) -> User:
+    """For a person who lost their app or codes and proved who they are to staff in a way the
+    site's operators document (see README, "Recovery"). Audited with the staff member."""
+    user = await db.get(User, user_id)
+    if user is None:
+        raise NotFound
+    client = Client(ip=ip)
+    if app:
+        await recovery.remove_app(
+            db, user=user, notifier=notifier, client=client, now=now, by=by.email
+        )
+    if codes:
+        await recovery.remove_codes(db, user=user, client=client, now=now, by=by.email)
+    return user

@@ -156,7 +156,7 @@ async def remove_app(
     db: AsyncSession,
     *,
     user: User,
-    notifier: Notifier,
+    notifier: Notifier | None,
     client: Client,
     now: datetime,
     by: str = "",
@@ -172,7 +172,8 @@ async def remove_app(
             user_agent=client.user_agent,
             by=by or user.email,
         )
-        notifier.send(db, user, "recovery_app_removed", now=now)
+        if notifier is not None:
+            notifier.send(db, user, "recovery_app_removed", now=now)
 
 
 async def replace_codes(

@@ -12,10 +12,11 @@ from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
 from keyfob.i18n import current_locale, gettext
 from keyfob.models import Passkey, User, utcnow
 from keyfob.web.deps import CurrentRuntime, Db, Guarded, client_of, get_settings
+from keyfob.web.errors import local_path
 from keyfob.web.forms import CodeForm, EmailForm, SecondFactorForm
 from keyfob.web.rendering import render
 from keyfob.web.runtime import Runtime
-from keyfob.web.signin import start_session
+from keyfob.web.signin import AFTER_SIGN_IN, start_session
 
 router = APIRouter()
 CODE_KEY = "code_id"
@@ -113,6 +114,7 @@ async def submit_code(request: Request, db: Db, runtime: CurrentRuntime) -> Resp
 async def _signed_in_by_code(
     request: Request, db: AsyncSession, runtime: Runtime, user: User
 ) -> Response:
+    target = request.session.pop(AFTER_SIGN_IN, None) or "/account"
     await start_session(
         request, db, user=user, method="code", recovery=runtime.settings.code_sign_in_is_recovery
     )
@@ -122,7 +124,7 @@ async def _signed_in_by_code(
     )
     if not passkeys:
         return RedirectResponse("/account/passkeys?new=1", status_code=303)
-    return RedirectResponse("/account", status_code=303)
+    return RedirectResponse(local_path(target), status_code=303)
 
 
 def _second_factor_page(

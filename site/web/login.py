@@ -11,10 +11,11 @@ from keyfob.auth import passkeys
 from keyfob.models import utcnow
 from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession, PasskeyGuarded, client_of
 from keyfob.web.email_code import send_code
+from keyfob.web.errors import local_path
 from keyfob.web.forms import RecoveryForm
 from keyfob.web.jsonbody import read_json
 from keyfob.web.rendering import render
-from keyfob.web.signin import start_session
+from keyfob.web.signin import AFTER_SIGN_IN, start_session
 
 router = APIRouter()
 CHALLENGE_KEY = "sign_in_challenge"
@@ -22,8 +23,11 @@ CHALLENGE_KEY = "sign_in_challenge"
 
 @router.get("/login")
 async def login_page(request: Request, session: OptionalSession) -> Response:
+    target = request.query_params.get("next")
     if session is not None:
-        return RedirectResponse("/account", status_code=303)
+        return RedirectResponse(local_path(target), status_code=303)
+    if target:
+        request.session[AFTER_SIGN_IN] = local_path(target)
     return render(request, "login/start.html", {"form": RecoveryForm(request)})
 
 
@@ -55,6 +59,7 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         ip=client.ip,
         user_agent=client.user_agent,
     )
+    target = request.session.pop(AFTER_SIGN_IN, None) or "/account"
     await start_session(
         request,
         db,
@@ -64,4 +69,4 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         passkey_id=signed_in.passkey.id,
         synced=signed_in.synced,
     )
-    return JSONResponse({"redirect": "/account"})
+    return JSONResponse({"redirect": local_path(target)})

@@ -11,6 +11,8 @@ from keyfob.auth import audit, sessions
 from keyfob.models import SignInSession, User, utcnow
 from keyfob.web.deps import SESSION_KEY, client_of
 
+AFTER_SIGN_IN = "after_sign_in"  # a local path to go to once signed in, from /login?next=
+
 
 async def start_session(
     request: Request,

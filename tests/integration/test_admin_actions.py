@@ -210,3 +210,57 @@ async def test_staff_cannot_disable_or_demote_themselves(
     myself = await user_named(runtime, STAFF)
     assert myself.is_active and myself.is_staff
     assert await audited(runtime, "account_disabled") == []
+
+
+async def test_staff_see_and_remove_recovery_factors_but_never_the_secret_or_codes(
+    client: httpx.AsyncClient,
+    staff: SoftAuthenticator,
+    member: SoftAuthenticator,
+    runtime: Runtime,
+) -> None:
+    import pyotp
+
+    from keyfob.auth import recovery
+    from keyfob.auth.client import Client
+
+    user = await user_named(runtime, MEMBER)
+    async with runtime.sessionmaker() as db, db.begin():
+        owner = await db.get_one(type(user), user.id)
+        secret = await recovery.begin_app(db, user=owner, keys=runtime.recovery_keys)
+        await recovery.confirm_app(
+            db,
+            user=owner,
+            code=pyotp.TOTP(secret).now(),
+            keys=runtime.recovery_keys,
+            notifier=runtime.notifier,
+            client=Client(),
+            now=utcnow(),
+        )
+        codes = await recovery.replace_codes(
+            db,
+            user=owner,
+            keys=runtime.recovery_keys,
+            notifier=runtime.notifier,
+            client=Client(),
+            now=utcnow(),
+        )
+    page = f"/admin/user/details/{user.id}"
+    details = await client.get(page)
+    assert details.status_code == 200
+    assert "Authenticator app" in details.text and "Unused recovery codes" in details.text
+    assert (
+        secret not in details.text
+        and " ".join(secret[i : i + 4] for i in range(0, 32, 4)) not in details.text
+    )
+    assert not any(code in details.text for code in codes)
+    assert "Remove authenticator app" in details.text and "Remove recovery codes" in details.text
+
+    done = await admin_post(client, f"/admin/user/{user.id}/remove_app", page=page)
+    assert done.status_code == 303
+    done = await admin_post(client, f"/admin/user/{user.id}/remove_codes", page=page)
+    assert done.status_code == 303
+    async with runtime.sessionmaker() as db:
+        state = await recovery.status(db, user_id=user.id)
+    assert not state.app and not state.codes_issued
+    assert (await audited(runtime, "recovery_app_removed"))[-1]["by"] == STAFF
+    assert (await audited(runtime, "recovery_codes_removed"))[-1]["by"] == STAFF

@@ -123,3 +123,18 @@ async def test_code_sign_in_is_a_passkey_free_path_to_the_same_account(
     await client.post("/code", data={"code": code, "csrf_token": token})
     async with runtime.sessionmaker() as db:
         assert len((await db.scalars(select(User))).all()) == 1
+
+
+async def test_sign_in_returns_to_the_page_that_asked_for_it(
+    client: httpx.AsyncClient, sign_up, add_passkey, sign_out, passkey_sign_in
+) -> None:
+    authenticator = SoftAuthenticator()
+    await sign_up("nat@example.org")
+    await add_passkey(authenticator)
+    await sign_out()
+    await client.get("/login?next=/account/sessions")
+    signed_in = await passkey_sign_in(authenticator)
+    assert signed_in.json() == {"redirect": "/account/sessions"}
+    await sign_out()
+    await client.get("/login?next=https://evil.example/")
+    assert (await passkey_sign_in(authenticator)).json() == {"redirect": "/account"}
