@@ -24,8 +24,8 @@ from keyfob.settings import Settings
 from keyfob.templating import make_environment
 from keyfob.web import (
     account,
-    assets,
     acme,
+    assets,
     devmail,
     email_code,
     health,

@@ -36,9 +36,7 @@ async def start_email_change(
     instead and the code is never sent, so the answer reveals nothing. Returns the code id."""
     address = normalise_email(new_email)
     for action, key in (("send_code:ip", client.ip), ("send_code:address", address)):
-        await enforce(
-            throttle, db, action, key, now=now, ip=client.ip, user_agent=client.user_agent
-        )
+        await enforce(throttle, db, action, key, now=now, client=client)
     issued = await codes.issue_code(
         db,
         email=address,
@@ -67,8 +65,7 @@ async def start_email_change(
         "email_change_started",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         new_email=address,
     )
     return issued.id
@@ -104,8 +101,7 @@ async def finish_email_change(
         "verify_code:ip",
         client.ip,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     try:
         if not code_id:
@@ -134,8 +130,7 @@ async def finish_email_change(
         "email_changed",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         old_email=old,
     )
     notifier.send(db, user, "email_changed", now=now, to=old, old_email=old, new_email=row.email)

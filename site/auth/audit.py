@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob.auth.client import Client
 from keyfob.models import AuditEvent, User
 
 
@@ -19,8 +20,13 @@ def record(
     email: str = "",
     ip: str = "",
     user_agent: str = "",
+    client: Client | None = None,
     **detail: Any,
 ) -> None:
+    """`client` gives the address and browser at once; `ip`/`user_agent` are for callers
+    without one (the command line, staff tools)."""
+    if client is not None:
+        ip, user_agent = client.ip, client.user_agent
     db.add(
         AuditEvent(
             at=now,

@@ -204,8 +204,7 @@ async def finish_registration(
         "passkey_added",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         passkey_id=passkey.id,
         aaguid=passkey.aaguid,
     )
@@ -347,8 +346,7 @@ async def delete_passkey(
         "passkey_removed",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         passkey_id=passkey_id,
         aaguid=passkey.aaguid,
     )

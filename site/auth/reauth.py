@@ -68,8 +68,7 @@ async def confirm_with_passkey(
         "reauth",
         now=now,
         user=session.user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         method="passkey",
         passkey_id=signed_in.passkey.id,
     )
@@ -92,8 +91,7 @@ async def send_code(
         "send_code:address",
         user.email,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     issued = await codes.issue_code(
         db,
@@ -135,8 +133,7 @@ async def confirm_with_code(
         "verify_code:ip",
         client.ip,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     user = session.user
     try:
@@ -159,6 +156,4 @@ async def confirm_with_code(
     lockout.record_success(user)
     session.authenticated_at = now
     session.authenticated_by = "code"
-    audit.record(
-        db, "reauth", now=now, user=user, ip=client.ip, user_agent=client.user_agent, method="code"
-    )
+    audit.record(db, "reauth", now=now, user=user, client=client, method="code")

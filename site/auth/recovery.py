@@ -146,9 +146,7 @@ async def confirm_app(
         raise CodeRejected
     row.last_step = step
     row.confirmed_at = now
-    audit.record(
-        db, "recovery_app_added", now=now, user=user, ip=client.ip, user_agent=client.user_agent
-    )
+    audit.record(db, "recovery_app_added", now=now, user=user, client=client)
     notifier.send(db, user, "recovery_app_added", now=now)
 
 
@@ -168,8 +166,7 @@ async def remove_app(
             "recovery_app_removed",
             now=now,
             user=user,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             by=by or user.email,
         )
         if notifier is not None:
@@ -198,8 +195,7 @@ async def replace_codes(
         "recovery_codes_replaced",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     notifier.send(db, user, "recovery_codes_replaced", now=now)
     return plain
@@ -214,8 +210,7 @@ async def remove_codes(
         "recovery_codes_removed",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         by=by,
     )
 
@@ -302,8 +297,7 @@ async def finish_second_factor(
         "verify_code:ip",
         client.ip,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     pending = await db.get(EmailCode, pending_id) if pending_id else None
     if pending is None or pending.purpose != SECOND_FACTOR or pending.user_id is None:
@@ -322,8 +316,7 @@ async def finish_second_factor(
             "second_factor_failed",
             now=now,
             user=user,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
         )
         await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
         raise
@@ -334,8 +327,7 @@ async def finish_second_factor(
         "second_factor_accepted",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         method=method,
     )
     return user

@@ -68,9 +68,7 @@ async def request_code(
     Raises InvalidEmail, Throttled or ResendTooSoon before doing any work."""
     address = normalise_email(email)
     for action, key in (("send_code:ip", client.ip), ("send_code:address", address)):
-        await enforce(
-            throttle, db, action, key, now=now, ip=client.ip, user_agent=client.user_agent
-        )
+        await enforce(throttle, db, action, key, now=now, client=client)
     issued = await codes.issue_code(
         db, email=address, key=policy.key, now=now, ttl=policy.ttl, resend_after=policy.resend_after
     )
@@ -90,8 +88,7 @@ async def request_code(
         now=now,
         user=user,
         email=address,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     return issued.id
 
@@ -129,8 +126,7 @@ async def redeem_code(
         "verify_code:ip",
         client.ip,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     pending = await db.get(EmailCode, code_id) if code_id else None
     if pending is None or pending.purpose != "sign_in":
@@ -157,8 +153,7 @@ async def redeem_code(
             now=now,
             user=user,
             email=pending.email,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
         )
         if user is not None:
             await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
@@ -167,9 +162,7 @@ async def redeem_code(
         user = User(email=pending.email, email_verified_at=now, locale=locale, created_at=now)
         db.add(user)
         await db.flush()
-        audit.record(
-            db, "account_created", now=now, user=user, ip=client.ip, user_agent=client.user_agent
-        )
+        audit.record(db, "account_created", now=now, user=user, client=client)
         created = True
     else:
         created = False
@@ -181,8 +174,7 @@ async def redeem_code(
                 "code_accepted",
                 now=now,
                 user=user,
-                ip=client.ip,
-                user_agent=client.user_agent,
+                client=client,
                 second_factor="pending",
             )
             if notifier is not None:
@@ -191,7 +183,5 @@ async def redeem_code(
         lockout.record_success(user)
         if notifier is not None:
             notifier.send(db, user, "code_sign_in", now=now)
-    audit.record(
-        db, "code_accepted", now=now, user=user, ip=client.ip, user_agent=client.user_agent
-    )
+    audit.record(db, "code_accepted", now=now, user=user, client=client)
     return Redeemed(user=user, created=created)

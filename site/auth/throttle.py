@@ -19,6 +19,7 @@ from limits.storage import storage_from_string
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import audit
+from keyfob.auth.client import Client
 from keyfob.errors import Throttled
 
 DEFAULT_RATES: dict[str, str] = {
@@ -58,27 +59,14 @@ class Throttle:
 
 
 async def enforce(
-    throttle: Throttle,
-    db: AsyncSession,
-    action: str,
-    key: str,
-    *,
-    now: datetime,
-    ip: str,
-    user_agent: str,
+    throttle: Throttle, db: AsyncSession, action: str, key: str, *, now: datetime, client: Client
 ) -> None:
     """`hit`, and a refusal goes to the audit log (the caller commits on KeyfobError)."""
     try:
         await throttle.hit(action, key)
     except Throttled as exc:
         audit.record(
-            db,
-            "throttled",
-            now=now,
-            ip=ip,
-            user_agent=user_agent,
-            action=action,
-            retry_after=exc.retry_after,
+            db, "throttled", now=now, client=client, action=action, retry_after=exc.retry_after
         )
         raise
 

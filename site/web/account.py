@@ -181,8 +181,7 @@ async def not_me(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
         "not_me",
         now=utcnow(),
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         sessions_revoked=count,
     )
     request.session.clear()

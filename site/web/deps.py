@@ -114,8 +114,7 @@ def guard(action: str) -> Callable[[Request, AsyncSession], Awaitable[None]]:
             action,
             client.ip,
             now=utcnow(),
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
         )
         await require_csrf(request)
 

@@ -20,4 +20,3 @@ async def healthz(runtime: CurrentRuntime) -> JSONResponse:
     except (SQLAlchemyError, OSError):
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
-

@@ -51,8 +51,7 @@ async def revoke_one(
             "session_revoked",
             now=utcnow(),
             user=session.user,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             session_id=session_id,
         )
     return RedirectResponse("/account/sessions?done=one", status_code=303)
@@ -67,8 +66,7 @@ async def revoke_others(request: Request, db: Db, session: RecentFullSession) ->
         "sessions_revoked",
         now=utcnow(),
         user=session.user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         count=count,
     )
     return RedirectResponse("/account/sessions?done=others", status_code=303)

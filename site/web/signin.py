@@ -43,8 +43,7 @@ async def start_session(
         "sign_in",
         now=now,
         user=user,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         method=method,
         recovery=recovery,
         **detail,
@@ -58,7 +57,5 @@ async def start_session(
 async def end_session(request: Request, db: AsyncSession, session: SignInSession) -> None:
     client = client_of(request)
     await sessions.revoke_session(db, session_id=session.id)
-    audit.record(
-        db, "sign_out", now=utcnow(), user=session.user, ip=client.ip, user_agent=client.user_agent
-    )
+    audit.record(db, "sign_out", now=utcnow(), user=session.user, client=client)
     request.session.clear()
