@@ -35,6 +35,12 @@ class CodeRejected(KeyfobError):
     message = lazy_gettext("That code is not valid. Check it, or ask for a new one.")
 
 
+class SecondFactorRejected(CodeRejected):
+    """A wrong, replayed or already used app or recovery code."""
+
+    message = lazy_gettext("That code is not valid or has already been used.")
+
+
 class ResendTooSoon(KeyfobError):
     """A new code was asked for before the cooldown ended."""
 

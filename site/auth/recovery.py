@@ -25,7 +25,7 @@ from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.auth.sealing import Sealer
 from keyfob.auth.throttle import Throttle, enforce
-from keyfob.errors import CodeRejected
+from keyfob.errors import CodeRejected, SecondFactorRejected
 from keyfob.models import AuthenticatorApp, EmailCode, RecoveryCode, User
 
 if TYPE_CHECKING:
@@ -239,14 +239,14 @@ async def verify_second_factor(
         if hmac.compare_digest(row.digest, wanted):
             match = row
     if match is None:
-        raise CodeRejected
+        raise SecondFactorRejected
     spent = await db.execute(
         update(RecoveryCode)
         .where(RecoveryCode.id == match.id, RecoveryCode.used_at.is_(None))
         .values(used_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
-        raise CodeRejected
+        raise SecondFactorRejected
     return "recovery_code"
 
 
@@ -310,7 +310,7 @@ async def finish_second_factor(
         if lockout.is_locked(user, now=now) or not user.is_active:
             raise CodeRejected
         method = await verify_second_factor(db, user=user, code=code, keys=keys, now=now)
-    except CodeRejected:
+    except CodeRejected as exc:
         audit.record(
             db,
             "second_factor_failed",
@@ -319,7 +319,7 @@ async def finish_second_factor(
             client=client,
         )
         await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
-        raise
+        raise SecondFactorRejected from exc
     await db.execute(update(EmailCode).where(EmailCode.id == pending.id).values(used_at=now))
     lockout.record_success(user)
     audit.record(

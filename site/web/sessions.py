@@ -24,7 +24,7 @@ async def sessions_page(request: Request, db: Db, session: FullSession) -> Respo
             "network": approximate(row.ip),
             "current": row.id == session.id,
         }
-        for row in rows
+        for row in sorted(rows, key=lambda r: r.id != session.id)
     ]
     return render(
         request,

@@ -138,6 +138,10 @@ def site(
             {"send_code:ip": "300 per hour", "verify_code:ip": "300 per 10 minutes"}
         ),
     )
+    # More settings for one test, by indirect parametrization: a separate server for it.
+    # `@pytest.mark.parametrize("site", [{"KEYFOB_REAUTH_MINUTES": "1"}], indirect=True)`
+    extra: dict[str, str] = getattr(request, "param", None) or {}
+    env.update(extra)
     log = var_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -159,7 +163,9 @@ def site(
             process.wait()
         sink.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log, ARTIFACTS / f"{request.module.__name__.rpartition('.')[2]}-server.log")
+        suffix = "".join(f"-{k.removeprefix('KEYFOB_').lower()}-{v}" for k, v in extra.items())
+        module = request.module.__name__.rpartition(".")[2]
+        shutil.copyfile(log, ARTIFACTS / f"{module}{suffix}-server.log")
 
 
 @pytest.fixture(scope="session")
