@@ -110,11 +110,13 @@ async def consume_challenge(
     """Deleted in the same statement that proves it was still there: usable exactly once."""
     if not challenge_id:
         raise ChallengeExpired
-    row = await db.get(WebAuthnChallenge, challenge_id)
-    if row is None or row.purpose != purpose:
-        raise ChallengeExpired
-    gone = await db.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id))
-    if gone.rowcount != 1 or row.expires_at <= now:  # type: ignore[attr-defined]
+    row = await db.scalar(
+        delete(WebAuthnChallenge)
+        .where(WebAuthnChallenge.id == challenge_id, WebAuthnChallenge.purpose == purpose)
+        .returning(WebAuthnChallenge)
+        .execution_options(synchronize_session=False)
+    )
+    if row is None or row.expires_at <= now:
         raise ChallengeExpired
     return row
 
@@ -254,10 +256,16 @@ async def finish_authentication(
         raw_id = base64url_to_bytes(str(credential["rawId"]))
         handle = credential["response"].get("userHandle")
         user_handle = base64url_to_bytes(handle) if isinstance(handle, str) else None
-    passkey = await db.scalar(select(Passkey).where(Passkey.credential_id == raw_id))
-    if passkey is None:
+    found = (
+        await db.execute(
+            select(Passkey, User)
+            .join(User, User.id == Passkey.user_id)
+            .where(Passkey.credential_id == raw_id)
+        )
+    ).first()
+    if found is None:
         raise UnknownCredential
-    owner = await db.get_one(User, passkey.user_id)
+    passkey, owner = found
     if challenge.user_id is not None and challenge.user_id != owner.id:
         raise PasskeyRejected
     if user_handle is None or not secrets.compare_digest(user_handle, owner.webauthn_handle):

@@ -25,6 +25,8 @@ log = logging.getLogger("keyfob.mail")
 CLAIM_FOR = timedelta(minutes=2)
 FIRST_RETRY = timedelta(seconds=5)
 LAST_RETRY = timedelta(hours=1)
+RECORD_RETRY = timedelta(seconds=1)
+RECORD_TRIES = 60  # a minute of database outage: half of CLAIM_FOR
 
 
 def enqueue(db: AsyncSession, message: Message, *, now: datetime) -> OutboxMail:
@@ -106,7 +108,7 @@ async def _deliver_one(
     except Exception as exc:  # any failure of the far side must leave the mail queued
         await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
         return False
-    await _record_success(maker, mail_id, now=now)
+    await _record_sent(maker, mail_id, now=now)
     return True
 
 
@@ -182,6 +184,21 @@ async def _record_success(
             .where(OutboxMail.id == mail_id)
             .values(sent_at=now, claimed_until=None, text="", html="", last_error="")
         )
+
+
+async def _record_sent(
+    maker: async_sessionmaker[AsyncSession], mail_id: int, *, now: datetime
+) -> None:
+    """Keeps trying while the database is briefly away: a claim that expired unrecorded would
+    send the mail a second time. Gives up (and raises) well before the claim runs out."""
+    for attempt in range(RECORD_TRIES):
+        try:
+            await _record_success(maker, mail_id, now=now)
+            return
+        except Exception:
+            if attempt == RECORD_TRIES - 1:
+                raise
+            await asyncio.sleep(RECORD_RETRY.total_seconds())
 
 
 async def _record_failure(

@@ -47,6 +47,16 @@ def get_settings(request: Request) -> Settings:
     return get_runtime(request).settings
 
 
+# FastAPI runs a plain `def` dependency in its thread pool: a thread hand-off per request for
+# reading an attribute. These are the same two as `async def`, which run in place.
+async def _runtime_dependency(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+async def _settings_dependency(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
 def client_of(request: Request) -> Client:
     peer = request.client.host if request.client else ""
     ip = resolve_client_ip(
@@ -150,8 +160,8 @@ async def require_csrf(request: Request) -> None:
 # scope="function": commit before the response is sent, so a client never sees a success
 # (a passkey challenge, a queued code) that is not yet in the database or that fails to commit.
 Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
-CurrentSettings = Annotated[Settings, Depends(get_settings)]
-CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
+CurrentSettings = Annotated[Settings, Depends(_settings_dependency)]
+CurrentRuntime = Annotated[Runtime, Depends(_runtime_dependency)]
 OptionalSession = Annotated[SignInSession | None, Depends(optional_session)]
 CurrentSession = Annotated[SignInSession, Depends(require_session)]
 FullSession = Annotated[SignInSession, Depends(require_full_session)]

@@ -9,6 +9,14 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from keyfob.errors import KeyfobError, ReauthRequired, SignInRequired
@@ -94,7 +102,30 @@ async def server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is away (down, restarting, out of connections): a 503 with Retry-After,
+    answered here rather than by the server-error handler so the connection stays open.
+    A statement the database refuses is a bug, and stays a 500."""
+    if isinstance(exc, IntegrityError | ProgrammingError | DataError | NotSupportedError):
+        return await server_error(request, exc)
+    log.warning("Database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    message = gettext("Something went wrong on our side. Please try again.")
+    headers = {"Retry-After": "5"}
+    if wants_json(request):
+        return JSONResponse(
+            {"error": "unavailable", "message": message}, status_code=503, headers=headers
+        )
+    return HTMLResponse(
+        f"<!doctype html><title>503</title><p>{escape(message)}</p>",
+        status_code=503,
+        headers=headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    # the driver's own connection errors (refused, reset, timed out) reach us unwrapped too
+    for unavailable in (DBAPIError, PoolTimeout, ConnectionError, TimeoutError):
+        app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(KeyfobError, keyfob_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,495 @@
+"""Keyfob's benchmark: real `keyfob serve --workers 2` processes, load from a separate process.
+
+    .venv/bin/python -m tests.bench                 # 3 runs, SQLite and PostgreSQL, ~6 minutes
+    .venv/bin/python -m tests.bench --runs 1 --duration 5 --databases sqlite
+
+Each run starts a fresh database, signs up `--accounts` accounts over HTTP (Send code, the
+code from the mail a local SMTP sink received, a passkey from tests/softauthn.py), then
+measures, each for `--duration` seconds after `--warmup` seconds with `--connections`
+keep-alive connections from tests/benchlib/loadgen.py:
+
+1. GET /login, a first visit (no cookie);
+2. the passkey sign-in: POST /login/passkey/options, sign, POST /login/passkey/verify;
+3. Send code (POST /register with a new address each time) while the SMTP sink takes 2 s a
+   message: the mail is queued in the outbox and sent in the background; 3b. the same at an
+   offered rate below capacity (`--send-code-rate`, Poisson arrivals over the same
+   connections), where the latency shows the request's own cost rather than queueing;
+4. a bare FastAPI app (tests/benchlib/bareapp.py, 2 uvicorn workers) that only runs
+   py_webauthn's verify_authentication_response on a fixed assertion: the baseline for (2).
+
+It prints requests/s, p50/p99 latency, errors and each worker's peak RSS (VmHWM, reset
+before each scenario) per scenario and run, then the median of the runs, and the ratio
+(2)/(4) as sign-ins/s over bare verifications/s. Rate limits are raised (all load comes from
+127.0.0.1); nothing but 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python tests/bench.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.benchlib.harness import (
+    HIGH_LIMITS,
+    ROOT,
+    Account,
+    SlowSink,
+    cpu_seconds,
+    descendants,
+    load_average,
+    peak_rss_mib,
+    reset_peak_rss,
+    run_loadgen,
+    seed_accounts,
+    wait_for_quiet,
+    worker_pids,
+)
+from tests.benchlib.profiles import profile_workers
+from tests.mailsink import free_port
+from tests.servers import Server, base_env
+from tests.softauthn import SoftAuthenticator, b64url
+
+SCENARIOS = {
+    "login": "1 GET /login",
+    "signin": "2 passkey sign-in",
+    "send_code": "3 Send code, SMTP 2 s/mail",
+    "send_code_paced": "3b Send code, paced",
+    "bare": "4 bare verify endpoint",
+}
+SMTP_DELAY = 2.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tests.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--accounts", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--wait-load",
+        type=float,
+        default=0.0,
+        help="before each run, wait (≤ 15 min) until the 1-minute load average is below this",
+    )
+    parser.add_argument(
+        "--send-code-rate", type=float, default=50.0, help="offered Send code/s for scenario 3b"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy each worker into this folder")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args(argv)
+    args.runs = max(1, min(args.runs, 10))
+    args.duration = max(1.0, min(args.duration, 120.0))
+    args.connections = max(1, min(args.connections, 512))
+    args.accounts = max(1, min(args.accounts, args.connections))
+    return args
+
+
+def postgres_available() -> bool:
+    from tests.pg import _bin
+
+    try:
+        _bin("initdb")
+        _bin("postgres")
+    except RuntimeError:
+        return False
+    return True
+
+
+@contextmanager
+def postgres_cluster(folder: Path) -> Iterator[Any]:
+    from tests.pg import Cluster
+
+    cluster = Cluster(folder)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def fixed_assertion(folder: Path, origin: str) -> Path:
+    """One passkey and one assertion for the bare endpoint, signed by the software
+    authenticator exactly as the site's accounts are."""
+    from webauthn import verify_registration_response
+
+    authenticator = SoftAuthenticator()
+    challenge = os.urandom(32)
+    options = {
+        "rp": {"id": "localhost"},
+        "user": {"id": b64url(os.urandom(16))},
+        "challenge": b64url(challenge),
+    }
+    registered = verify_registration_response(
+        credential=authenticator.create(options, origin=origin),
+        expected_challenge=challenge,
+        expected_rp_id="localhost",
+        expected_origin=origin,
+    )
+    assertion = authenticator.get({"challenge": b64url(challenge)}, origin=origin)
+    path = folder / "assertion.json"
+    path.write_text(
+        json.dumps(
+            {
+                "assertion": assertion,
+                "challenge": b64url(challenge),
+                "public_key": b64url(registered.credential_public_key),
+                "origin": origin,
+            }
+        )
+    )
+    return path
+
+
+class BareServer:
+    """`uvicorn tests.benchlib.bareapp:create --workers N`, like `keyfob serve` without Keyfob."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://localhost:{self.port}"
+        self.assertion = fixed_assertion(folder, self.url)
+
+    def start(self) -> None:
+        import httpx
+
+        log = (self.folder / "bare.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.benchlib.bareapp:create",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--no-server-header",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "BENCH_ASSERTION": str(self.assertion)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        body = json.loads(self.assertion.read_text())["assertion"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the bare app exited; see bare.log")
+            with suppress(httpx.TransportError):
+                if httpx.post(f"{self.url}/verify", json=body, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("the bare app did not answer")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+def spec_for(url: str, port: int, args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "host_header": f"localhost:{port}",
+        "origin": url,
+        "connections": args.connections,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        **extra,
+    }
+
+
+def measure(
+    name: str,
+    database: str,
+    supervisor: int,
+    spec: dict[str, Any],
+    args: argparse.Namespace,
+    run: int,
+) -> dict[str, Any]:
+    workers = worker_pids(supervisor)
+    reset_peak_rss(workers)
+    load = load_average()
+    db_pids = descendants(args.postgres_pid) if database == "postgresql" else []
+    cpu = cpu_seconds(workers), cpu_seconds(db_pids)
+    with profile_workers(
+        workers, args.profile, f"run{run}-{name}-{database}", spec["warmup"], spec["duration"]
+    ):
+        result = run_loadgen(spec)
+    # CPU per request over warm-up and window alike: robust to other load on the machine
+    served = max(result["all_requests"], 1)
+    result.update(
+        scenario=name,
+        database=database,
+        run=run,
+        load_before=load,
+        peak_rss_mib=peak_rss_mib(workers),
+        server_cpu_ms=1000 * (cpu_seconds(workers) - cpu[0]) / served,
+        db_cpu_ms=1000 * (cpu_seconds(db_pids) - cpu[1]) / served,
+    )
+    print(row(result), flush=True)
+    return result
+
+
+def measure_bare(folder: Path, args: argparse.Namespace, run: int) -> dict[str, Any]:
+    bare = BareServer(folder, args.workers)
+    bare.start()
+    try:
+        assert bare.process is not None
+        body = json.dumps(json.loads(bare.assertion.read_text())["assertion"])
+        spec = spec_for(bare.url, bare.port, args, scenario="post", path="/verify", body=body)
+        return measure("bare", "-", bare.process.pid, spec, args, run)
+    finally:
+        bare.stop()
+
+
+def measure_site(
+    folder: Path,
+    database: str,
+    database_url: str,
+    sink: SlowSink,
+    args: argparse.Namespace,
+    run: int,
+    wanted: list[str],
+) -> list[dict[str, Any]]:
+    server = Server(folder=folder, env={}, workers=args.workers)
+    server.env.update(
+        base_env(
+            folder,
+            site_url=server.url,
+            smtp_url=sink.url,
+            database_url=database_url,
+            rate_limits=HIGH_LIMITS,
+            code_resend_seconds="0",
+        )
+    )
+    sink.delay = 0.0
+    server.start(timeout=90)
+    results = []
+    try:
+        assert server.process is not None
+        supervisor = server.process.pid
+        common = spec_for(server.url, server.port, args)
+        if "login" in wanted:
+            spec = {**common, "scenario": "page", "path": "/login"}
+            results.append(measure("login", database, supervisor, spec, args, run))
+        if "signin" in wanted:
+            started = time.monotonic()
+            accounts = seed_accounts(
+                server.url, sink, args.accounts, prefix=f"bench{run}-{uuid.uuid4().hex[:6]}-"
+            )
+            print(
+                f"  ({len(accounts)} accounts with passkeys signed up over HTTP in "
+                f"{time.monotonic() - started:.1f} s)",
+                flush=True,
+            )
+            spec = {**common, "scenario": "signin", "accounts": _for_loadgen(accounts)}
+            results.append(measure("signin", database, supervisor, spec, args, run))
+        if "send_code" in wanted:
+            sink.delay = SMTP_DELAY
+            spec = {**common, "scenario": "register", "tag": f"sc{run}-{uuid.uuid4().hex[:6]}"}
+            results.append(measure("send_code", database, supervisor, spec, args, run))
+            # the same at an offered rate below capacity: latency without queueing for a worker
+            spec = {
+                **spec,
+                "tag": f"sp{run}-{uuid.uuid4().hex[:6]}",
+                "pace": args.connections / args.send_code_rate,
+            }
+            results.append(measure("send_code_paced", database, supervisor, spec, args, run))
+    finally:
+        sink.delay = 0.0
+        server.stop()
+    return results
+
+
+def _for_loadgen(accounts: list[Account]) -> list[dict[str, Any]]:
+    return [a.for_loadgen() for a in accounts]
+
+
+def row(r: dict[str, Any]) -> str:
+    lat = r["latency"]
+    units = f"{r['units_per_s']:8.0f}" if r["scenario"] == "signin" else " " * 8
+    rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mib"])
+    return (
+        f"  run {r['run']}  {SCENARIOS[r['scenario']]:<27} {r['database']:<10} "
+        f"{r['rps']:8.0f} {units} {lat['p50']:8.1f} {lat['p99']:8.1f} {r['errors']:6d} "
+        f"{rss:>9}  {r['client_cpu_s'] / r['duration']:4.2f}  {r['load_before']:4.2f}  "
+        f"{r['server_cpu_ms']:6.2f} {r['db_cpu_ms']:6.2f}"
+    )
+
+
+HEADER = (
+    f"  {'':6} {'scenario':<27} {'database':<10} {'req/s':>8} {'signin/s':>8} "
+    f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'RSS MiB':>9}  {'cli':>4}  {'load':>4}  "
+    f"{'srv ms':>6} {'db ms':>6}"
+)
+
+
+def medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["scenario"], r["database"]), []).append(r)
+    table = []
+    for (scenario, database), rs in groups.items():
+        table.append(
+            {
+                "scenario": scenario,
+                "database": database,
+                "runs": len(rs),
+                "rps": statistics.median(r["rps"] for r in rs),
+                "units_per_s": statistics.median(r["units_per_s"] for r in rs),
+                "p50": statistics.median(r["latency"]["p50"] for r in rs),
+                "p99": statistics.median(r["latency"]["p99"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+                "peak_rss_mib": max(m for r in rs for m in r["peak_rss_mib"]),
+                "client_cpu": statistics.median(r["client_cpu_s"] / r["duration"] for r in rs),
+                "server_cpu_ms": statistics.median(r["server_cpu_ms"] for r in rs),
+                "db_cpu_ms": statistics.median(r["db_cpu_ms"] for r in rs),
+            }
+        )
+    return table
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print("\nMedian of", args.runs, "run(s)  (errors: total; RSS: highest worker peak)")
+    print(
+        f"  {'scenario':<27} {'database':<10} {'req/s':>8} {'signin/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>6} {'RSS MiB':>8} {'srv ms':>6} {'db ms':>6}"
+    )
+    table = medians(results)
+    for m in table:
+        units = f"{m['units_per_s']:8.0f}" if m["scenario"] == "signin" else " " * 8
+        print(
+            f"  {SCENARIOS[m['scenario']]:<27} {m['database']:<10} {m['rps']:8.0f} {units} "
+            f"{m['p50']:8.1f} {m['p99']:8.1f} {m['errors']:6d} {m['peak_rss_mib']:8.1f} "
+            f"{m['server_cpu_ms']:6.2f} {m['db_cpu_ms']:6.2f}"
+        )
+    bare = {r["run"]: r for r in results if r["scenario"] == "bare"}
+    print("\nRatio (2)/(4): passkey sign-ins/s over bare verifications/s, same run")
+    for database in sorted({r["database"] for r in results if r["scenario"] == "signin"}):
+        ratios, per_request = [], []
+        for r in results:
+            if r["scenario"] == "signin" and r["database"] == database and r["run"] in bare:
+                ratios.append(r["units_per_s"] / max(bare[r["run"]]["rps"], 1e-9))
+                per_request.append(r["rps"] / max(bare[r["run"]]["rps"], 1e-9))
+        if ratios:
+            shown = ", ".join(f"{x:.2f}" for x in ratios)
+            print(
+                f"  {database:<10} median {statistics.median(ratios):.2f}  (runs: {shown});  "
+                f"counting requests instead: {statistics.median(per_request):.2f}"
+            )
+    print("\nTargets: ratio >= 0.5; Send code p99 < 50 ms; every worker < 120 MB; zero errors")
+    for m in table:
+        if m["scenario"] in {"send_code", "send_code_paced"}:
+            verdict = "met" if m["p99"] < 50 else "NOT met"
+            print(
+                f"  {SCENARIOS[m['scenario']]} p99 on {m['database']}: "
+                f"{m['p99']:.1f} ms ({verdict})"
+            )
+    worst = max((m["peak_rss_mib"] for m in table), default=0.0)
+    print(f"  highest worker peak RSS: {worst:.1f} MiB ({'met' if worst < 120 else 'NOT met'})")
+    errors = sum(m["errors"] for m in table)
+    print(f"  errors: {errors} ({'met' if errors == 0 else 'NOT met'})")
+    for r in results:
+        if r["errors"]:
+            print(f"  errors in run {r['run']} {r['scenario']} {r['database']}: {r['samples'][:3]}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    wanted = [s for s in args.scenarios.split(",") if s in SCENARIOS]
+    databases = [d for d in args.databases.split(",") if d in {"sqlite", "postgresql"}]
+    if "postgresql" in databases and not postgres_available():
+        print("PostgreSQL's initdb/postgres not found: SQLite only")
+        databases.remove("postgresql")
+    uname = os.uname()
+    print(
+        f"Keyfob benchmark: {os.cpu_count()} CPUs, {uname.sysname} {uname.release}, "
+        f"Python {sys.version.split()[0]}, {args.workers} workers, {args.connections} "
+        f"connections, {args.duration:.0f} s (+{args.warmup:.0f} s warm-up) per scenario"
+    )
+    print(
+        "cli = load generator CPU (cores); load = 1-minute load average before the scenario; "
+        "srv ms / db ms = CPU the workers / PostgreSQL spent per request"
+    )
+    results: list[dict[str, Any]] = []
+    sink = SlowSink()
+    sink.start()
+    folder = Path(tempfile.mkdtemp(prefix="keyfob-bench-"))
+    try:
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        with contextmanager(_maybe_postgres)("postgresql" in databases) as cluster:
+            args.postgres_pid = cluster._server.pid if cluster is not None else 0
+            for run in range(1, args.runs + 1):
+                if args.wait_load:
+                    wait_for_quiet(args.wait_load, most=900)
+                print(f"\nRun {run}  (load average {load_average():.2f})\n{HEADER}", flush=True)
+                if "bare" in wanted:
+                    results.append(measure_bare(folder, args, run))
+                for database in databases:
+                    site_folder = folder / f"{database}-{run}"
+                    site_folder.mkdir()
+                    if database == "sqlite":
+                        url = f"sqlite+aiosqlite:///{site_folder / 'keyfob.sqlite3'}"
+                    else:
+                        name = f"bench_{run}_{uuid.uuid4().hex[:8]}"
+                        cluster.psql(f"CREATE DATABASE {name}")
+                        url = cluster.url(name)
+                    site_wanted = [s for s in wanted if s != "bare"]
+                    if site_wanted:
+                        results += measure_site(
+                            site_folder, database, url, sink, args, run, site_wanted
+                        )
+    except BaseException:
+        print(f"\nFailed; server logs are kept in {folder}", file=sys.stderr)
+        raise
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        sink.stop()
+    report(results, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+def _maybe_postgres(wanted: bool) -> Iterator[Any]:
+    if not wanted:
+        yield None
+        return
+    # its own top-level folder: the postgres user must be able to enter it
+    with postgres_cluster(Path(tempfile.mkdtemp(prefix="keyfob-bench-pg-"))) as cluster:
+        yield cluster
+
+
+if __name__ == "__main__":
+    main()
