@@ -177,7 +177,17 @@ class Journeys:
                 if sent.status_code != 303:
                     self.failed.append(f"{address}: Send code {sent.status_code}")
                     return
-                code = code_in(self.sink.wait_for(address, timeout=120))
+                asked = time.monotonic()
+                try:
+                    mail = self.sink.wait_for(address, timeout=120)
+                except AssertionError:
+                    where = sent.headers.get("location")
+                    self.failed.append(
+                        f"{address}: no mail 120 s after Send code answered 303 -> {where}, "
+                        f"{asked - self.until:+.0f} s from the end of the load"
+                    )
+                    return
+                code = code_in(mail)
                 page = client.get("/code")
                 self._count("GET /code", page.status_code)
                 token = CSRF_META.search(page.text)

@@ -14,6 +14,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,12 @@ class _SlowHandler(_Handler):
         delay = getattr(self.sink, "delay", 0.0)
         if delay:
             await asyncio.sleep(delay)  # the whole SMTP conversation waits: a slow server
-        return await super().handle_DATA(server, session, envelope)
+        answer = await super().handle_DATA(server, session, envelope)
+        with self.sink.lock:
+            mail = self.sink.messages[-1]
+            to = str(mail["To"]).strip().lower()
+            self.sink.by_address.setdefault(to, []).append(mail)  # type: ignore[attr-defined]
+        return answer
 
 
 class SlowSink(MailSink):
@@ -47,6 +53,16 @@ class SlowSink(MailSink):
     and started again on the same port (an SMTP outage)."""
 
     delay: float = 0.0
+
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__(port)
+        # parsing every message's To header on each look-up costs the GIL that aiosmtpd needs,
+        # once thousands of mails are in: look-ups go through this index instead
+        self.by_address: dict[str, list[EmailMessage]] = {}
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.by_address.get(address.strip().lower(), []))
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
@@ -57,11 +73,7 @@ class SlowSink(MailSink):
     def counts(self) -> dict[str, int]:
         """Mails received per recipient address."""
         with self.lock:
-            found: dict[str, int] = {}
-            for mail in self.messages:
-                to = str(mail["To"]).strip().lower()
-                found[to] = found.get(to, 0) + 1
-            return found
+            return {to: len(mails) for to, mails in self.by_address.items()}
 
 
 def children(pid: int) -> list[int]:
