@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.auth import audit, codes, lockout
+from keyfob.auth import audit, codes
+from keyfob.auth.account_codes import verify_account_code
 from keyfob.auth.addresses import normalise_email
 from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
@@ -95,33 +96,19 @@ async def finish_email_change(
     now: datetime,
 ) -> str:
     """Returns the old address, which gets a notice. Raises CodeRejected or Throttled."""
-    await enforce(
-        throttle,
+    row = await verify_account_code(
         db,
-        "verify_code:ip",
-        client.ip,
-        now=now,
+        user=user,
+        code_id=code_id,
+        code=code,
+        purpose=PURPOSE,
+        policy=policy,
+        throttle=throttle,
         client=client,
+        now=now,
     )
-    try:
-        if not code_id:
-            raise CodeRejected
-        row = await codes.verify_code(
-            db,
-            code_id=code_id,
-            code=code,
-            key=policy.key,
-            now=now,
-            max_attempts=policy.max_attempts,
-            purpose=PURPOSE,
-        )
-        if row.user_id != user.id or await db.scalar(
-            select(User.id).where(User.email == row.email)
-        ):
-            raise CodeRejected
-    except CodeRejected:
-        await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
-        raise
+    if await db.scalar(select(User.id).where(User.email == row.email)):
+        raise CodeRejected
     old = user.email
     user.email = row.email
     user.email_verified_at = now

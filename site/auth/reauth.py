@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import audit, codes, lockout, passkeys, sessions
+from keyfob.auth.account_codes import verify_account_code
 from keyfob.auth.client import Client
 from keyfob.auth.passkeys import Expectation
 from keyfob.auth.signup import CodePolicy
 from keyfob.auth.throttle import Throttle, enforce
-from keyfob.errors import CodeRejected, PasskeyRejected, PasskeySignInRequired, ReauthRequired
+from keyfob.errors import PasskeyRejected, PasskeySignInRequired, ReauthRequired
 from keyfob.mail import outbox
 from keyfob.mail.messages import MailRenderer
 from keyfob.models import SignInSession
@@ -127,32 +128,18 @@ async def confirm_with_code(
 ) -> None:
     """A fresh code makes the session recent again; it does not upgrade a recovery session.
     Failures count toward the account's lockout like sign-in codes."""
-    await enforce(
-        throttle,
-        db,
-        "verify_code:ip",
-        client.ip,
-        now=now,
-        client=client,
-    )
     user = session.user
-    try:
-        if not code_id or lockout.is_locked(user, now=now):
-            raise CodeRejected
-        row = await codes.verify_code(
-            db,
-            code_id=code_id,
-            code=code,
-            key=policy.key,
-            now=now,
-            max_attempts=policy.max_attempts,
-            purpose=PURPOSE,
-        )
-        if row.user_id != user.id:
-            raise CodeRejected
-    except CodeRejected:
-        await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
-        raise
+    await verify_account_code(
+        db,
+        user=user,
+        code_id=code_id,
+        code=code,
+        purpose=PURPOSE,
+        policy=policy,
+        throttle=throttle,
+        client=client,
+        now=now,
+    )
     lockout.record_success(user)
     session.authenticated_at = now
     session.authenticated_by = "code"
