@@ -416,3 +416,21 @@ async def test_language_choice_is_kept_on_the_account_and_used_for_its_mail(
     notice = mail_sink.to("mia@example.org")[before]
     assert "A passkey was added" not in str(notice["Subject"])
     assert "clé d'accès" in str(notice["Subject"])
+
+
+async def test_wrong_confirmation_codes_count_toward_the_lockout(
+    client: httpx.AsyncClient, member, runtime: Runtime, deliver, mail_sink: MailSink
+) -> None:
+    await age_sessions(runtime, 6)
+    page = "/account/confirm?next=/account/delete"
+    await post_form(client, "/account/confirm/code", page, next="/account/delete")
+    await deliver()
+    code = code_in(mail_sink.wait_for("mia@example.org", count=2))
+    bad = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        wrong = await post_form(
+            client, "/account/confirm/code/verify", "/account/confirm/code", code=bad
+        )
+        assert wrong.status_code == 400
+    async with runtime.sessionmaker() as db:
+        assert (await db.scalars(select(User.code_failures))).one() == 5
