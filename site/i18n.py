@@ -6,8 +6,9 @@ lazy strings, forms and templates all read the same language without being hande
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -129,8 +130,15 @@ def lazy_gettext(message: str, **variables: Any) -> str:
 _ = gettext
 
 
-def wtforms_translations() -> Mapping[str, Any]:
+def wtforms_translations() -> Any:
     """WTForms' own messages (\"This field is required.\") in the active language."""
+    return _wtforms_catalog(current_locale())
+
+
+@functools.cache
+def _wtforms_catalog(locale: str) -> Any:
+    """Read from WTForms' installed files once per language: finding them costs a file
+    search on every form otherwise. Locales are the few the site offers, so this stays small."""
     from wtforms.i18n import get_translations
 
-    return {"translations": get_translations([current_locale(), DEFAULT_LOCALE])}
+    return get_translations([locale, DEFAULT_LOCALE])

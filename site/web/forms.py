@@ -15,7 +15,7 @@ from keyfob.i18n import wtforms_translations
 class BaseForm(StarletteForm):
     class Meta:
         def get_translations(self, form: Any) -> Any:
-            return wtforms_translations()["translations"]
+            return wtforms_translations()
 
 
 class EmailForm(BaseForm):
