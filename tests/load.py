@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,14 +44,13 @@ from tests.benchlib.harness import (
     CSRF_META,
     HIGH_LIMITS,
     SlowSink,
-    children,
     peak_rss_mib,
     run_loadgen,
     seed_accounts,
     worker_pids,
 )
 from tests.mailsink import code_in, free_port
-from tests.pg import Cluster, _as_owner, _bin
+from tests.pg import Cluster, _bin
 from tests.servers import Server, base_env
 
 PHASES = ("steady", "smtp_outage", "pg_restart")
@@ -94,38 +91,6 @@ class Redis:
             self.process.terminate()
             self.process.wait(timeout=30)
             self.process = None
-
-
-def restart_postgres(cluster: Cluster, down_for: float) -> None:
-    """A fast shutdown (SIGINT to the postmaster: sessions are cut, as `pg_ctl restart -m fast`
-    or a service restart does), `down_for` seconds away, then the server is started again on
-    the same data and port, as tests/pg.py starts it."""
-    assert cluster._server is not None
-    for pid in children(cluster._server.pid) or [cluster._server.pid]:
-        os.kill(pid, signal.SIGINT)
-    cluster._server.wait(timeout=60)
-    time.sleep(down_for)
-    cluster._server = subprocess.Popen(
-        _as_owner(
-            [
-                *(_bin("postgres"), "-D", str(cluster.data), "-p", str(cluster.port)),
-                *("-c", "listen_addresses=127.0.0.1"),
-                *("-c", f"unix_socket_directories={cluster.folder}"),
-                *("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"),
-                *("-c", "max_connections=200"),
-            ]
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        ready = subprocess.run(
-            [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(cluster.port)], capture_output=True
-        )
-        if ready.returncode == 0:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("PostgreSQL did not come back")
 
 
 def query(cluster: Cluster, database: str, sql: str, tag: str = "") -> list[list[str]]:
@@ -289,7 +254,7 @@ def run_phase(
         elif phase == "pg_restart":
             time.sleep(PG_DOWN_AT)
             events.append(f"{time.monotonic() - started:5.1f} s  PostgreSQL stopping")
-            restart_postgres(cluster, PG_DOWN_FOR)
+            cluster.restart(PG_DOWN_FOR)
             events.append(f"{time.monotonic() - started:5.1f} s  PostgreSQL accepting again")
             back = wait_healthy(server.url, 60)
             events.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -59,6 +60,9 @@ class Cluster:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        self._launch()
+
+    def _launch(self) -> None:
         self._server = subprocess.Popen(
             _as_owner(
                 [
@@ -93,6 +97,19 @@ class Cluster:
                 return
             time.sleep(0.1)
         raise RuntimeError("PostgreSQL did not start")
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """A fast shutdown (SIGINT to the postmaster: sessions are cut, as `pg_ctl restart -m
+        fast` or a service restart does), `down_for` seconds away, then the same data and port
+        again."""
+        assert self._server is not None
+        postmaster = self._server.pid
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        for pid in children or [str(postmaster)]:  # under runuser, the postmaster is its child
+            os.kill(int(pid), signal.SIGINT)
+        self._server.wait(timeout=60)
+        time.sleep(down_for)
+        self._launch()
 
     def psql(self, sql: str) -> None:
         subprocess.run(

@@ -5,22 +5,35 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from ua_parser import parse
-
 from keyfob.i18n import gettext
 
 
-@lru_cache(maxsize=1024)
 def describe(user_agent: str) -> str:
-    """ "Firefox on Windows"; "Unknown browser" when the header says nothing useful."""
-    result = parse(user_agent) if user_agent else None
-    browser = result.user_agent.family if result and result.user_agent else None
-    system = result.os.family if result and result.os else None
-    if browser and browser != "Other" and system and system != "Other":
+    """ "Firefox on Windows"; "Unknown browser" when the header says nothing useful. In the
+    active language: only the parse is cached, never the wording."""
+    browser, system = _families(user_agent)
+    if browser and system:
         return gettext("%(browser)s on %(system)s", browser=browser, system=system)
-    if browser and browser != "Other":
+    if browser:
         return browser
     return gettext("Unknown browser")
+
+
+@lru_cache(maxsize=1024)
+def _families(user_agent: str) -> tuple[str | None, str | None]:
+    """Browser and system names, None when unknown. ua-parser (its rules take ~1 MiB) is
+    loaded on the first call, by the few pages that name devices."""
+    if not user_agent:
+        return None, None
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else None
+    system = result.os.family if result.os else None
+    return (
+        browser if browser != "Other" else None,
+        system if system != "Other" else None,
+    )
 
 
 def approximate(ip: str) -> str:

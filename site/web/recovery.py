@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -52,6 +51,8 @@ async def _app_page(
     if secret is None:
         secret = await recovery.begin_app(db, user=session.user, keys=keys)
     uri = recovery.provisioning_uri(secret, account=session.user.email, issuer=keys.issuer)
+    import segno  # only this page draws QR codes: not loaded by every worker at start
+
     qr = segno.make(uri, error="m").svg_inline(scale=5, title=gettext("QR code for your app"))
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     return render(
