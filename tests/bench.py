@@ -15,7 +15,10 @@ keep-alive connections from tests/benchlib/loadgen.py:
    offered rate below capacity (`--send-code-rate`, Poisson arrivals over the same
    connections), where the latency shows the request's own cost rather than queueing;
 4. a bare FastAPI app (tests/benchlib/bareapp.py, 2 uvicorn workers) that only runs
-   py_webauthn's verify_authentication_response on a fixed assertion: the baseline for (2).
+   py_webauthn's verify_authentication_response on a fixed assertion: the baseline for (2);
+4b. with PostgreSQL, the minimal sign-in (tests/benchlib/floorapp.py): the same two requests
+   keeping only a server-side single-use challenge, the verify, the sign count and a
+   server-side session, in raw asyncpg; (4b)/(4) is the ceiling of the ratio on this machine.
 
 It prints requests/s, p50/p99 latency, errors and each worker's peak RSS (VmHWM, reset
 before each scenario) per scenario and run, then the median of the runs, and the ratio
@@ -61,7 +64,7 @@ from tests.benchlib.harness import (
 from tests.benchlib.profiles import profile_workers
 from tests.mailsink import free_port
 from tests.servers import Server, base_env
-from tests.softauthn import SoftAuthenticator, b64url
+from tests.softauthn import SoftAuthenticator, b64url, cose_key
 
 SCENARIOS = {
     "login": "1 GET /login",
@@ -69,7 +72,9 @@ SCENARIOS = {
     "send_code": "3 Send code, SMTP 2 s/mail",
     "send_code_paced": "3b Send code, paced",
     "bare": "4 bare verify endpoint",
+    "floor": "4b minimal sign-in (floor)",
 }
+SIGN_INS = frozenset({"signin", "floor"})
 SMTP_DELAY = 2.0
 
 
@@ -158,27 +163,32 @@ def fixed_assertion(folder: Path, origin: str) -> Path:
     return path
 
 
-class BareServer:
-    """`uvicorn tests.benchlib.bareapp:create --workers N`, like `keyfob serve` without Keyfob."""
+class AppServer:
+    """`uvicorn TARGET --factory --workers N`, like `keyfob serve` without Keyfob; `ready`
+    is a request that answers 200 once the app is up."""
 
-    def __init__(self, folder: Path, workers: int) -> None:
+    def __init__(
+        self, folder: Path, workers: int, target: str, env: dict[str, str], ready: str
+    ) -> None:
         self.port = free_port()
         self.folder = folder
         self.workers = workers
+        self.target = target
+        self.env = env
+        self.ready = ready
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"http://localhost:{self.port}"
-        self.assertion = fixed_assertion(folder, self.url)
 
     def start(self) -> None:
         import httpx
 
-        log = (self.folder / "bare.log").open("ab")
+        log = (self.folder / f"{self.target.split(':')[0]}.log").open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "tests.benchlib.bareapp:create",
+                self.target,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -189,20 +199,26 @@ class BareServer:
                 "--no-server-header",
             ],
             cwd=ROOT,
-            env={**os.environ, "BENCH_ASSERTION": str(self.assertion)},
+            env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        body = json.loads(self.assertion.read_text())["assertion"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("the bare app exited; see bare.log")
+                raise RuntimeError(f"{self.target} exited; see its log in {self.folder}")
             with suppress(httpx.TransportError):
-                if httpx.post(f"{self.url}/verify", json=body, timeout=2).status_code == 200:
+                if self.ready_response(httpx).status_code == 200:
                     return
             time.sleep(0.2)
-        raise RuntimeError("the bare app did not answer")
+        raise RuntimeError(f"{self.target} did not answer")
+
+    def ready_response(self, httpx: Any) -> Any:
+        method, _, rest = self.ready.partition(" ")
+        path, _, body = rest.partition(" ")
+        if method == "POST":
+            return httpx.post(f"{self.url}{path}", content=body, timeout=2)
+        return httpx.get(f"{self.url}{path}", timeout=2)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -261,15 +277,68 @@ def measure(
 
 
 def measure_bare(folder: Path, args: argparse.Namespace, run: int) -> dict[str, Any]:
-    bare = BareServer(folder, args.workers)
+    port = free_port()
+    assertion = fixed_assertion(folder, f"http://localhost:{port}")
+    body = json.dumps(json.loads(assertion.read_text())["assertion"])
+    bare = AppServer(
+        folder,
+        args.workers,
+        "tests.benchlib.bareapp:create",
+        {"BENCH_ASSERTION": str(assertion)},
+        ready=f"POST /verify {body}",
+    )
+    bare.port, bare.url = port, f"http://localhost:{port}"
     bare.start()
     try:
         assert bare.process is not None
-        body = json.dumps(json.loads(bare.assertion.read_text())["assertion"])
         spec = spec_for(bare.url, bare.port, args, scenario="post", path="/verify", body=body)
         return measure("bare", "-", bare.process.pid, spec, args, run)
     finally:
         bare.stop()
+
+
+def floor_accounts(count: int, origin: str) -> tuple[list[Account], list[tuple[bytes, ...]]]:
+    """Passkeys made by the software authenticator, as the site's accounts are, without the
+    site: the load generator's accounts and the rows for the floor app's table."""
+    accounts, rows = [], []
+    for n in range(count):
+        authenticator = SoftAuthenticator()
+        handle = os.urandom(16)
+        options = {"rp": {"id": "localhost"}, "user": {"id": b64url(handle)}, "challenge": ""}
+        authenticator.create(options, origin=origin)
+        cred = authenticator.credentials[-1]
+        rows.append((cred.id, cose_key(cred.private_key.public_key()), handle))
+        accounts.append(Account(email=f"floor{n}@example.org", authenticator=authenticator))
+    return accounts, rows
+
+
+def measure_floor(folder: Path, cluster: Any, args: argparse.Namespace, run: int) -> dict[str, Any]:
+    import asyncio
+
+    from tests.benchlib.floorapp import prepare
+
+    name = f"floor_{run}_{uuid.uuid4().hex[:8]}"
+    cluster.psql(f"CREATE DATABASE {name}")
+    dsn = cluster.url(name).replace("postgresql+asyncpg://", "postgresql://")
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    accounts, rows = floor_accounts(args.accounts, origin)
+    asyncio.run(prepare(dsn, rows))
+    floor = AppServer(
+        folder,
+        args.workers,
+        "tests.benchlib.floorapp:create",
+        {"BENCH_FLOOR_DSN": dsn, "BENCH_FLOOR_ORIGIN": origin},
+        ready="GET /login",
+    )
+    floor.port, floor.url = port, origin
+    floor.start()
+    try:
+        assert floor.process is not None
+        spec = spec_for(origin, port, args, scenario="signin", accounts=_for_loadgen(accounts))
+        return measure("floor", "postgresql", floor.process.pid, spec, args, run)
+    finally:
+        floor.stop()
 
 
 def measure_site(
@@ -337,7 +406,7 @@ def _for_loadgen(accounts: list[Account]) -> list[dict[str, Any]]:
 
 def row(r: dict[str, Any]) -> str:
     lat = r["latency"]
-    units = f"{r['units_per_s']:8.0f}" if r["scenario"] == "signin" else " " * 8
+    units = f"{r['units_per_s']:8.0f}" if r["scenario"] in SIGN_INS else " " * 8
     rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mib"])
     return (
         f"  run {r['run']}  {SCENARIOS[r['scenario']]:<27} {r['database']:<10} "
@@ -387,26 +456,17 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     table = medians(results)
     for m in table:
-        units = f"{m['units_per_s']:8.0f}" if m["scenario"] == "signin" else " " * 8
+        units = f"{m['units_per_s']:8.0f}" if m["scenario"] in SIGN_INS else " " * 8
         print(
             f"  {SCENARIOS[m['scenario']]:<27} {m['database']:<10} {m['rps']:8.0f} {units} "
             f"{m['p50']:8.1f} {m['p99']:8.1f} {m['errors']:6d} {m['peak_rss_mib']:8.1f} "
             f"{m['server_cpu_ms']:6.2f} {m['db_cpu_ms']:6.2f}"
         )
-    bare = {r["run"]: r for r in results if r["scenario"] == "bare"}
     print("\nRatio (2)/(4): passkey sign-ins/s over bare verifications/s, same run")
-    for database in sorted({r["database"] for r in results if r["scenario"] == "signin"}):
-        ratios, per_request = [], []
-        for r in results:
-            if r["scenario"] == "signin" and r["database"] == database and r["run"] in bare:
-                ratios.append(r["units_per_s"] / max(bare[r["run"]]["rps"], 1e-9))
-                per_request.append(r["rps"] / max(bare[r["run"]]["rps"], 1e-9))
-        if ratios:
-            shown = ", ".join(f"{x:.2f}" for x in ratios)
-            print(
-                f"  {database:<10} median {statistics.median(ratios):.2f}  (runs: {shown});  "
-                f"counting requests instead: {statistics.median(per_request):.2f}"
-            )
+    print_ratios(results, "signin")
+    if any(r["scenario"] == "floor" for r in results):
+        print("Ratio (4b)/(4): the same for the minimal sign-in, the most any design reaches here")
+        print_ratios(results, "floor")
     print("\nTargets: ratio >= 0.5; Send code p99 < 50 ms; every worker < 120 MB; zero errors")
     for m in table:
         if m["scenario"] in {"send_code", "send_code_paced"}:
@@ -422,6 +482,22 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for r in results:
         if r["errors"]:
             print(f"  errors in run {r['run']} {r['scenario']} {r['database']}: {r['samples'][:3]}")
+
+
+def print_ratios(results: list[dict[str, Any]], scenario: str) -> None:
+    bare = {r["run"]: r for r in results if r["scenario"] == "bare"}
+    for database in sorted({r["database"] for r in results if r["scenario"] == scenario}):
+        ratios, per_request = [], []
+        for r in results:
+            if r["scenario"] == scenario and r["database"] == database and r["run"] in bare:
+                ratios.append(r["units_per_s"] / max(bare[r["run"]]["rps"], 1e-9))
+                per_request.append(r["rps"] / max(bare[r["run"]]["rps"], 1e-9))
+        if ratios:
+            shown = ", ".join(f"{x:.2f}" for x in ratios)
+            print(
+                f"  {database:<10} median {statistics.median(ratios):.2f}  (runs: {shown});  "
+                f"counting requests instead: {statistics.median(per_request):.2f}"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -456,6 +532,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"\nRun {run}  (load average {load_average():.2f})\n{HEADER}", flush=True)
                 if "bare" in wanted:
                     results.append(measure_bare(folder, args, run))
+                if "floor" in wanted and cluster is not None:
+                    results.append(measure_floor(folder, cluster, args, run))
                 for database in databases:
                     site_folder = folder / f"{database}-{run}"
                     site_folder.mkdir()
@@ -465,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
                         name = f"bench_{run}_{uuid.uuid4().hex[:8]}"
                         cluster.psql(f"CREATE DATABASE {name}")
                         url = cluster.url(name)
-                    site_wanted = [s for s in wanted if s != "bare"]
+                    site_wanted = [s for s in wanted if s not in {"bare", "floor"}]
                     if site_wanted:
                         results += measure_site(
                             site_folder, database, url, sink, args, run, site_wanted

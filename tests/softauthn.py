@@ -62,7 +62,7 @@ def _client_data(type_: str, challenge: str, origin: str) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def _cose_key(key: ec.EllipticCurvePublicKey) -> bytes:
+def cose_key(key: ec.EllipticCurvePublicKey) -> bytes:
     numbers = key.public_numbers()
     x, y = numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
     return cbor2.dumps({1: 2, 3: _ES256, -1: 1, -2: x, -3: y})
@@ -138,7 +138,7 @@ class SoftAuthenticator:
             self.aaguid
             + struct.pack(">H", len(cred.id))
             + cred.id
-            + _cose_key(cred.private_key.public_key())
+            + cose_key(cred.private_key.public_key())
         )
         auth_data = (
             hashlib.sha256((rp_id or cred.rp_id).encode()).digest()

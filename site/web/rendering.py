@@ -32,6 +32,7 @@ def render(
     sign_in = getattr(request.state, "sign_in", None)
     values = {
         "request": request,
+        "path": request.scope["path"],
         "csrf_token": csrf_token(request),
         "lang": locale,
         "dir": i18n.direction(locale),

@@ -1,0 +1,139 @@
+"""Scenario 4b: the least a passkey sign-in can do and still keep what Keyfob's contract
+cannot do without, served like the site (`uvicorn --workers 2`, uvloop + httptools), on the
+same PostgreSQL:
+
+- a challenge kept on the server, single-use and short-lived (one INSERT, then one
+  DELETE ... RETURNING);
+- the credential looked up, py_webauthn's verify with user verification required, the user
+  handle checked, the sign count stored;
+- a session kept on the server (only a digest of its token), in a cookie.
+
+Nothing else: no CSRF, rate limit, audit entry, Host check, security headers, templates,
+translation or ORM. It answers the load generator's sign-in exactly as the site does
+(/login, /login/passkey/options, /login/passkey/verify), so (4b)/(4) is the highest ratio any
+implementation of that contract could reach on this machine. BENCH_FLOOR_DSN names the
+database (tables made by `prepare`), BENCH_FLOOR_ORIGIN the expected origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from webauthn import (
+    base64url_to_bytes,
+    generate_authentication_options,
+    options_to_json,
+    verify_authentication_response,
+)
+from webauthn.helpers.structs import UserVerificationRequirement
+
+SCHEMA = """
+CREATE TABLE floor_challenges (
+    id text PRIMARY KEY, challenge bytea NOT NULL, expires_at timestamptz NOT NULL);
+CREATE TABLE floor_credentials (
+    id bytea PRIMARY KEY, public_key bytea NOT NULL, user_handle bytea NOT NULL,
+    sign_count bigint NOT NULL);
+CREATE TABLE floor_sessions (
+    token_hash bytea PRIMARY KEY, credential_id bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+"""
+
+
+async def prepare(dsn: str, credentials: Iterable[tuple[bytes, bytes, bytes]]) -> None:
+    """The tables, and the passkeys as (credential id, COSE public key, user handle)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(SCHEMA)
+        await conn.executemany(
+            "INSERT INTO floor_credentials VALUES ($1, $2, $3, 0)", list(credentials)
+        )
+    finally:
+        await conn.close()
+
+
+def create() -> FastAPI:
+    dsn = os.environ["BENCH_FLOOR_DSN"]
+    origin = os.environ["BENCH_FLOOR_ORIGIN"]
+    pools: list[asyncpg.Pool] = []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pools.append(await asyncpg.create_pool(dsn, min_size=2, max_size=20))
+        yield
+        await pools[0].close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/login")
+    async def login() -> HTMLResponse:
+        return HTMLResponse('<meta name="csrf-token" content="-">')
+
+    @app.post("/login/passkey/options")
+    async def options() -> JSONResponse:
+        challenge = os.urandom(32)
+        challenge_id = secrets.token_urlsafe(16)
+        async with pools[0].acquire() as conn:
+            await conn.execute(
+                "INSERT INTO floor_challenges VALUES ($1, $2, now() + interval '5 minutes')",
+                challenge_id,
+                challenge,
+            )
+        made = generate_authentication_options(
+            rp_id="localhost",
+            challenge=challenge,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        response = JSONResponse(json.loads(options_to_json(made)))
+        response.set_cookie("challenge", challenge_id, httponly=True, samesite="lax")
+        return response
+
+    @app.post("/login/passkey/verify")
+    async def verify(request: Request) -> JSONResponse:
+        credential = await request.json()
+        credential_id = base64url_to_bytes(credential["rawId"])
+        token = secrets.token_bytes(32)
+        async with pools[0].acquire() as conn, conn.transaction():
+            challenge = await conn.fetchval(
+                "DELETE FROM floor_challenges WHERE id = $1 AND expires_at > now() "
+                "RETURNING challenge",
+                request.cookies.get("challenge", ""),
+            )
+            row = await conn.fetchrow(
+                "SELECT public_key, user_handle, sign_count FROM floor_credentials WHERE id = $1",
+                credential_id,
+            )
+            handle = base64url_to_bytes(credential["response"].get("userHandle") or "")
+            if challenge is None or row is None or handle != row["user_handle"]:
+                return JSONResponse({"error": "refused"}, status_code=400)
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id="localhost",
+                expected_origin=origin,
+                credential_public_key=row["public_key"],
+                credential_current_sign_count=row["sign_count"],
+                require_user_verification=True,
+            )
+            await conn.execute(
+                "UPDATE floor_credentials SET sign_count = $2 WHERE id = $1",
+                credential_id,
+                verified.new_sign_count,
+            )
+            await conn.execute(
+                "INSERT INTO floor_sessions (token_hash, credential_id) VALUES ($1, $2)",
+                hashlib.sha256(token).digest(),
+                credential_id,
+            )
+        response = JSONResponse({"verified": True})
+        response.set_cookie("session", token.hex(), httponly=True, samesite="lax")
+        return response
+
+    return app
