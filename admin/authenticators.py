@@ -104,5 +104,8 @@ class PasskeyAdmin(KeyfobView, model=Passkey):
                 db, passkey_id=pk, by=actor.user, now=actor.now, ip=actor.ip, notifier=notifier
             )
 
-        done = gettext("The passkey is revoked: it no longer signs anyone in.")
+        done = gettext(
+            "The passkey is revoked: it no longer signs anyone in, and the browsers it signed "
+            "in are signed out."
+        )
         return await self.act(request, step, done=done, stay=False)

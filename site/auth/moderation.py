@@ -123,11 +123,13 @@ async def revoke_passkey(
     notifier: Notifier | None = None,
 ) -> Passkey:
     """Deleted at once, so the next sign-in with it fails as an unknown credential on every
-    worker. The owner is told by mail (when that notice is on)."""
+    worker, and every session it signed in ends with it: revoking is what staff do when a
+    passkey is in the wrong hands. The owner is told by mail (when that notice is on)."""
     passkey = await db.get(Passkey, passkey_id)
     if passkey is None:
         raise NotFound
     owner = await db.get_one(User, passkey.user_id)
+    ended = await sessions.revoke_sessions_of_passkey(db, passkey_id=passkey_id)
     await db.delete(passkey)
     await db.flush()
     audit.record(
@@ -139,6 +141,7 @@ async def revoke_passkey(
         by=by.email,
         passkey_id=passkey_id,
         aaguid=passkey.aaguid,
+        sessions_ended=ended,
     )
     if notifier is not None:
         notifier.send(db, owner, "passkey_removed", now=now, name=passkey.name)

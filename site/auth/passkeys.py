@@ -35,7 +35,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from keyfob.auth import audit
+from keyfob.auth import audit, sessions
 from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.auth.providers import provider_name
@@ -344,9 +344,15 @@ async def delete_passkey(
     notifier: Notifier,
     client: Client,
     now: datetime,
+    current_session_id: int | None = None,
 ) -> Passkey:
-    """Deleted at once: the credential stops working on every worker with this commit."""
+    """Deleted at once: the credential stops working on every worker with this commit, and
+    the other browsers it signed in are signed out (removing the passkey of a lost phone ends
+    the phone's sessions); the browser doing the removing stays signed in."""
     passkey = await _owned(db, user_id=user.id, passkey_id=passkey_id)
+    ended = await sessions.revoke_sessions_of_passkey(
+        db, passkey_id=passkey_id, keep=current_session_id
+    )
     await db.delete(passkey)
     await db.flush()
     audit.record(
@@ -357,6 +363,7 @@ async def delete_passkey(
         client=client,
         passkey_id=passkey_id,
         aaguid=passkey.aaguid,
+        sessions_ended=ended,
     )
     notifier.send(db, user, "passkey_removed", now=now, name=passkey.name)
     return passkey

@@ -63,7 +63,7 @@ async def confirm_with_passkey(
     )
     if signed_in.user.id != session.user_id:
         raise PasskeyRejected
-    await sessions.upgrade_session(db, session, now=now)
+    await sessions.upgrade_session(db, session, now=now, passkey_id=signed_in.passkey.id)
     audit.record(
         db,
         "reauth",

@@ -31,8 +31,10 @@ async def open_session(
     ip: str,
     user_agent: str,
     now: datetime,
+    passkey_id: int | None = None,
 ) -> tuple[SignInSession, str]:
-    """Returns the row and the token for the cookie; the token is not stored anywhere."""
+    """Returns the row and the token for the cookie; the token is not stored anywhere.
+    `passkey_id` names the passkey that signed in, so revoking it can end the session."""
     token = secrets.token_urlsafe(32)
     row = SignInSession(
         user_id=user.id,
@@ -42,6 +44,7 @@ async def open_session(
         created_at=now,
         authenticated_at=now,
         authenticated_by=method,
+        passkey_id=passkey_id,
         last_seen_at=now,
         ip=ip[:45],
         user_agent=user_agent[:400],
@@ -75,15 +78,21 @@ async def find_session(
     return row
 
 
-async def upgrade_session(db: AsyncSession, session: SignInSession, *, now: datetime) -> None:
-    """A recovery session becomes a full one once the person has proved a passkey."""
-    await db.execute(
-        update(SignInSession)
-        .where(SignInSession.id == session.id)
-        .values(
-            is_recovery=False, method="passkey", authenticated_at=now, authenticated_by="passkey"
-        )
-    )
+async def upgrade_session(
+    db: AsyncSession, session: SignInSession, *, now: datetime, passkey_id: int | None = None
+) -> None:
+    """A recovery session becomes a full one once the person has proved a passkey; from then
+    on it counts as opened by that passkey."""
+    values: dict[str, object] = {
+        "is_recovery": False,
+        "method": "passkey",
+        "authenticated_at": now,
+        "authenticated_by": "passkey",
+    }
+    if passkey_id is not None:
+        values["passkey_id"] = passkey_id
+        session.passkey_id = passkey_id
+    await db.execute(update(SignInSession).where(SignInSession.id == session.id).values(values))
     session.is_recovery = False
     session.method = "passkey"
     session.authenticated_at = now
@@ -92,6 +101,17 @@ async def upgrade_session(db: AsyncSession, session: SignInSession, *, now: date
 
 async def revoke_session(db: AsyncSession, *, session_id: int) -> None:
     await db.execute(delete(SignInSession).where(SignInSession.id == session_id))
+
+
+async def revoke_sessions_of_passkey(
+    db: AsyncSession, *, passkey_id: int, keep: int | None = None
+) -> int:
+    """Ends every session the passkey signed in, but `keep`; returns how many."""
+    statement = delete(SignInSession).where(SignInSession.passkey_id == passkey_id)
+    if keep is not None:
+        statement = statement.where(SignInSession.id != keep)
+    ended = await db.execute(statement)
+    return int(ended.rowcount)  # type: ignore[attr-defined]
 
 
 async def revoke_token(db: AsyncSession, *, token: str) -> None:

@@ -24,6 +24,9 @@ class SignInSession(Base):
     authenticated_by: Mapped[str] = mapped_column(
         String(16), default="passkey", server_default="passkey"
     )
+    passkey_id: Mapped[int | None] = mapped_column(
+        ForeignKey("passkeys.id", ondelete="SET NULL"), index=True, default=None
+    )
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")

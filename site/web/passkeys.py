@@ -106,7 +106,7 @@ async def add_verify(
     )
     target = "/account/passkeys"
     if session.is_recovery:
-        await sessions.upgrade_session(db, session, now=now)
+        await sessions.upgrade_session(db, session, now=now, passkey_id=passkey.id)
         if len(await sessions.list_sessions(db, user_id=session.user_id)) > 1:
             target = "/account/sessions?offer=1"
     return JSONResponse({"redirect": target, "name": passkey.name})
@@ -153,5 +153,6 @@ async def delete(
         notifier=runtime.notifier,
         client=client_of(request),
         now=utcnow(),
+        current_session_id=session.id,
     )
     return RedirectResponse("/account/passkeys?removed=1", status_code=303)

@@ -21,9 +21,11 @@ async def start_session(
     user: User,
     method: str,
     recovery: bool,
+    passkey_id: int | None = None,
     **detail: Any,
 ) -> SignInSession:
-    """Rotates the browser session: nothing from before sign-in (CSRF token included) survives."""
+    """Rotates the browser session: nothing from before sign-in (CSRF token included) survives.
+    `passkey_id`: the passkey that signed in, if one did."""
     client = client_of(request)
     now = utcnow()
     previous = request.session.get(SESSION_KEY)
@@ -37,7 +39,10 @@ async def start_session(
         ip=client.ip,
         user_agent=client.user_agent,
         now=now,
+        passkey_id=passkey_id,
     )
+    if passkey_id is not None:
+        detail["passkey_id"] = passkey_id
     audit.record(
         db,
         "sign_in",

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from keyfob.models import AuditEvent, Passkey, SignInSession, User, utcnow
 from keyfob.web.runtime import Runtime
 from tests.conftest import SITE, csrf_from
+from tests.integration.test_admin_support import sign_in_elsewhere
 from tests.mailsink import MailSink, code_in, text_of
 from tests.softauthn import SoftAuthenticator
 
@@ -154,6 +155,31 @@ async def test_deleting_needs_a_recent_sign_in_then_continues(
     await sign_out()
     gone = await passkey_sign_in(member)
     assert gone.status_code == 400 and gone.json()["error"] == "unknown_credential"
+
+
+async def test_removing_a_passkey_signs_out_the_other_browsers_it_signed_in(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    member: SoftAuthenticator,
+    runtime: Runtime,
+) -> None:
+    """Removing the passkey of a lost phone ends the phone's sessions, not this one."""
+    [pid] = await passkey_ids(runtime)
+    assert (await sign_in_elsewhere(second_client, member)).status_code == 200
+    assert (await second_client.get("/account")).status_code == 200
+    deleted = await post_form(
+        client, f"/account/passkeys/{pid}/delete", f"/account/passkeys/{pid}/delete"
+    )
+    assert deleted.headers["location"] == "/account/passkeys?removed=1"
+    assert (await second_client.get("/account")).status_code == 303, "the other browser is out"
+    assert (await client.get("/account")).status_code == 200, "this browser stays signed in"
+    async with runtime.sessionmaker() as db:
+        event = await db.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.kind == "passkey_removed")
+            .order_by(AuditEvent.id.desc())
+        )
+    assert event is not None and event.detail["sessions_ended"] == 1
 
 
 async def test_confirming_with_a_code_also_makes_the_session_recent(

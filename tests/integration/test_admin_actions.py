@@ -98,6 +98,25 @@ async def test_revoke_stops_a_real_passkey_sign_in(
     assert not await signed_in(second_client)
 
 
+async def test_revoking_a_passkey_signs_out_the_browsers_it_signed_in(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    staff: SoftAuthenticator,
+    member: SoftAuthenticator,
+    runtime: Runtime,
+) -> None:
+    assert (await sign_in_elsewhere(second_client, member)).status_code == 200
+    assert await signed_in(second_client)
+    [passkey] = await passkeys_of(runtime, MEMBER)
+    page = f"/admin/passkey/details/{passkey.id}"
+    response = await admin_post(client, f"/admin/passkey/{passkey.id}/revoke", page=page)
+    assert response.status_code == 303
+    assert not await signed_in(second_client), "the session that passkey opened is over"
+    [event] = await audited(runtime, "passkey_revoked")
+    assert event["sessions_ended"] == 1
+    assert await signed_in(client), "the staff member's own session is untouched"
+
+
 async def test_disable_signs_out_and_refuses_sign_in_until_enabled(
     client: httpx.AsyncClient,
     second_client: httpx.AsyncClient,
