@@ -104,7 +104,7 @@ async def _deliver_one(
     max_attempts: int,
 ) -> bool:
     try:
-        await asyncio.to_thread(transport.send, message, mail_from=mail_from)
+        await transport.send(message, mail_from=mail_from)
     except Exception as exc:  # any failure of the far side must leave the mail queued
         await _record_failure(maker, mail_id, error=str(exc), now=now, limit=max_attempts)
         return False

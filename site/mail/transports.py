@@ -1,4 +1,7 @@
-"""Ways to hand a mail over. Each `send` blocks and raises on failure; callers run it off-loop."""
+"""Ways to hand a mail over. Each `send` is a coroutine that raises on failure.
+
+SMTP runs on the event loop (aiosmtplib, through emails' async backend): no thread, so a
+worker's requests never wait on a sender thread for the interpreter lock."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from emails.backend.smtp.backend import SMTPBackend
+from emails.backend.smtp.aio_backend import AsyncSMTPBackend
 from emails.message import Message as MimeMessage
 
 from keyfob.mail.messages import Message
@@ -20,7 +23,7 @@ log = logging.getLogger("keyfob.mail")
 
 
 class MailTransport(Protocol):
-    def send(self, message: Message, *, mail_from: str) -> None: ...
+    async def send(self, message: Message, *, mail_from: str) -> None: ...
 
 
 class DeliveryFailed(Exception):
@@ -67,8 +70,8 @@ class SmtpTransport:
             timeout=timeout,
         )
 
-    def send(self, message: Message, *, mail_from: str) -> None:
-        backend = SMTPBackend(
+    async def send(self, message: Message, *, mail_from: str) -> None:
+        backend = AsyncSMTPBackend(
             host=self.host,
             port=self.port,
             ssl=self.ssl,
@@ -80,9 +83,9 @@ class SmtpTransport:
             local_hostname="localhost",
         )
         try:
-            response = build_mime(message, mail_from=mail_from).send(smtp=backend)
+            response = await build_mime(message, mail_from=mail_from).send_async(smtp=backend)
         finally:
-            backend.close()
+            await backend.close()
         if not response or not response.success:
             error = getattr(response, "error", None) or "no response"
             raise DeliveryFailed(f"SMTP {self.host}:{self.port}: {error}")
@@ -94,7 +97,7 @@ class ConsoleTransport:
 
     folder: Path
 
-    def send(self, message: Message, *, mail_from: str) -> None:
+    async def send(self, message: Message, *, mail_from: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         mime = build_mime(message, mail_from=mail_from)
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
