@@ -233,3 +233,14 @@ async def test_pages_follow_the_language_of_the_site(
     page = await client.get("/admin/user/list")
     assert page.status_code == 200
     assert '<html lang="ar" dir="rtl">' in page.text
+
+
+async def test_the_edit_page_heading_is_translated_too(
+    client: httpx.AsyncClient, staff: SoftAuthenticator, runtime: Runtime
+) -> None:
+    target = (await user_named(runtime, MEMBER)).id
+    client.cookies.set("lang", "de")
+    page = await client.get(f"/admin/user/edit/{target}")
+    assert page.status_code == 200
+    assert "Benutzer bearbeiten" in page.text
+    assert "Edit User" not in page.text
