@@ -72,10 +72,10 @@ class OutboxAdmin(KeyfobView, model=OutboxMail):
             "kind": lazy_gettext("Kind"),
             "status": lazy_gettext("Status"),
             "attempts": lazy_gettext("Attempts"),
-            "created_at": lazy_gettext("Queued"),
+            "created_at": lazy_gettext("Queued at"),
             "next_try_at": lazy_gettext("Next try"),
             "claimed_until": lazy_gettext("Being sent until"),
-            "sent_at": lazy_gettext("Sent"),
+            "sent_at": lazy_gettext("Sent at"),
             "failed_at": lazy_gettext("Given up"),
             "last_error": lazy_gettext("Last error"),
         }

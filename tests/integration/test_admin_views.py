@@ -244,3 +244,13 @@ async def test_the_edit_page_heading_is_translated_too(
     assert page.status_code == 200
     assert "Benutzer bearbeiten" in page.text
     assert "Edit User" not in page.text
+
+
+async def test_outbox_dates_and_statuses_have_words_of_their_own(
+    client: httpx.AsyncClient, staff: SoftAuthenticator
+) -> None:
+    client.cookies.set("lang", "de")
+    page = (await client.get("/admin/outbox-mail/list")).text
+    assert "Eingereiht am" in page and "Gesendet am" in page, "the date columns"
+    assert re.search(r"status=queued\"[^>]*>\s*Eingereiht</a>", page), "the status filter"
+    assert re.search(r"status=sent\"[^>]*>\s*Gesendet</a>", page)
