@@ -1,6 +1,6 @@
 """Keyfob's benchmark: real `keyfob serve --workers 2` processes, load from a separate process.
 
-    .venv/bin/python -m tests.bench                 # 3 runs, SQLite and PostgreSQL, ~6 minutes
+    .venv/bin/python -m tests.bench                 # 3 runs, SQLite and PostgreSQL, ~9 minutes
     .venv/bin/python -m tests.bench --runs 1 --duration 5 --databases sqlite
 
 Each run starts a fresh database, signs up `--accounts` accounts over HTTP (Send code, the
