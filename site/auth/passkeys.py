@@ -351,7 +351,7 @@ async def delete_passkey(
     the phone's sessions); the browser doing the removing stays signed in."""
     passkey = await _owned(db, user_id=user.id, passkey_id=passkey_id)
     ended = await sessions.revoke_sessions_of_passkey(
-        db, passkey_id=passkey_id, keep=current_session_id
+        db, passkey_id=passkey_id, keep_id=current_session_id
     )
     await db.delete(passkey)
     await db.flush()

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.models import SignInSession, User
@@ -79,24 +79,17 @@ async def find_session(
 
 
 async def upgrade_session(
-    db: AsyncSession, session: SignInSession, *, now: datetime, passkey_id: int | None = None
+    db: AsyncSession, session: SignInSession, *, now: datetime, passkey_id: int
 ) -> None:
-    """A recovery session becomes a full one once the person has proved a passkey; from then
-    on it counts as opened by that passkey."""
-    values: dict[str, object] = {
-        "is_recovery": False,
-        "method": "passkey",
-        "authenticated_at": now,
-        "authenticated_by": "passkey",
-    }
-    if passkey_id is not None:
-        values["passkey_id"] = passkey_id
-        session.passkey_id = passkey_id
-    await db.execute(update(SignInSession).where(SignInSession.id == session.id).values(values))
+    """The session has just been proved with a passkey (re-authentication, or a recovery
+    session that registered one): it is full, recent, and counts as that passkey's.
+    Written with the request's transaction."""
     session.is_recovery = False
     session.method = "passkey"
     session.authenticated_at = now
     session.authenticated_by = "passkey"
+    session.passkey_id = passkey_id
+    await db.flush()
 
 
 async def revoke_session(db: AsyncSession, *, session_id: int) -> None:
@@ -104,14 +97,10 @@ async def revoke_session(db: AsyncSession, *, session_id: int) -> None:
 
 
 async def revoke_sessions_of_passkey(
-    db: AsyncSession, *, passkey_id: int, keep: int | None = None
+    db: AsyncSession, *, passkey_id: int, keep_id: int | None = None
 ) -> int:
-    """Ends every session the passkey signed in, but `keep`; returns how many."""
-    statement = delete(SignInSession).where(SignInSession.passkey_id == passkey_id)
-    if keep is not None:
-        statement = statement.where(SignInSession.id != keep)
-    ended = await db.execute(statement)
-    return int(ended.rowcount)  # type: ignore[attr-defined]
+    """Ends every session the passkey signed in but `keep_id`, effective at once."""
+    return await _revoke(db, SignInSession.passkey_id == passkey_id, keep_id=keep_id)
 
 
 async def revoke_token(db: AsyncSession, *, token: str) -> None:
@@ -140,7 +129,11 @@ async def revoke_own(db: AsyncSession, *, user_id: int, session_id: int) -> bool
 
 async def revoke_others(db: AsyncSession, *, user_id: int, keep_id: int | None) -> int:
     """Ends every session of the user but `keep_id` (None: every one), effective at once."""
-    statement = delete(SignInSession).where(SignInSession.user_id == user_id)
+    return await _revoke(db, SignInSession.user_id == user_id, keep_id=keep_id)
+
+
+async def _revoke(db: AsyncSession, which: ColumnElement[bool], *, keep_id: int | None) -> int:
+    statement = delete(SignInSession).where(which)
     if keep_id is not None:
         statement = statement.where(SignInSession.id != keep_id)
     gone = await db.execute(statement)

@@ -254,6 +254,10 @@ async def test_recovery_session_may_add_a_passkey_but_nothing_else(
     added = await add_passkey(SoftAuthenticator())
     assert added.status_code == 200
     assert (await client.get("/account/sessions")).status_code == 200, "upgraded in place"
+    new_pid = max(await passkey_ids(runtime))
+    async with runtime.sessionmaker() as db:
+        opened_by = await db.scalars(select(SignInSession.passkey_id))
+        assert opened_by.all() == [new_pid], "revoking the new passkey would end this session"
 
 
 async def test_code_sign_in_sends_a_notice_whose_link_signs_out_everything(
