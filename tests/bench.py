@@ -43,6 +43,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 if __package__ in (None, ""):  # `python tests/bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -164,13 +166,13 @@ def fixed_assertion(folder: Path, origin: str) -> Path:
 
 
 class AppServer:
-    """`uvicorn TARGET --factory --workers N`, like `keyfob serve` without Keyfob; `ready`
-    is a request that answers 200 once the app is up."""
+    """`uvicorn TARGET --factory --workers N` on `port`, like `keyfob serve` without Keyfob;
+    `ready` ("GET /path" or "POST /path BODY") answers 200 once the app is up."""
 
     def __init__(
-        self, folder: Path, workers: int, target: str, env: dict[str, str], ready: str
+        self, folder: Path, workers: int, target: str, env: dict[str, str], ready: str, port: int
     ) -> None:
-        self.port = free_port()
+        self.port = port
         self.folder = folder
         self.workers = workers
         self.target = target
@@ -180,8 +182,6 @@ class AppServer:
         self.url = f"http://localhost:{self.port}"
 
     def start(self) -> None:
-        import httpx
-
         log = (self.folder / f"{self.target.split(':')[0]}.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -208,12 +208,12 @@ class AppServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.target} exited; see its log in {self.folder}")
             with suppress(httpx.TransportError):
-                if self.ready_response(httpx).status_code == 200:
+                if self.ready_response().status_code == 200:
                     return
             time.sleep(0.2)
         raise RuntimeError(f"{self.target} did not answer")
 
-    def ready_response(self, httpx: Any) -> Any:
+    def ready_response(self) -> httpx.Response:
         method, _, rest = self.ready.partition(" ")
         path, _, body = rest.partition(" ")
         if method == "POST":
@@ -286,8 +286,8 @@ def measure_bare(folder: Path, args: argparse.Namespace, run: int) -> dict[str, 
         "tests.benchlib.bareapp:create",
         {"BENCH_ASSERTION": str(assertion)},
         ready=f"POST /verify {body}",
+        port=port,
     )
-    bare.port, bare.url = port, f"http://localhost:{port}"
     bare.start()
     try:
         assert bare.process is not None
@@ -330,8 +330,8 @@ def measure_floor(folder: Path, cluster: Any, args: argparse.Namespace, run: int
         "tests.benchlib.floorapp:create",
         {"BENCH_FLOOR_DSN": dsn, "BENCH_FLOOR_ORIGIN": origin},
         ready="GET /login",
+        port=port,
     )
-    floor.port, floor.url = port, origin
     floor.start()
     try:
         assert floor.process is not None
