@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gettext
 import io
+import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +23,12 @@ from typing import Any
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import PoFileError, read_po, write_po
+from babel.util import pathmatch
 
 from keyfob import __version__, i18n, paths
 
@@ -46,17 +50,34 @@ _TEMPLATE_SUFFIXES = (".html", ".txt")
 
 @dataclass(frozen=True)
 class Project:
-    """Where the code, babel.cfg and locale/ are, and which languages are translated."""
+    """Where the code, locale/ and its babel.cfg are, and which languages are translated.
+
+    `sources` maps each top folder named by babel.cfg's patterns to where its files really
+    are, so an installed package (keyfob/, keyfob/admin/, keyfob/templates/) is read as if it
+    were the checkout it came from. Unset: where this layout keeps them for Keyfob's own root,
+    else the folders of those names under `root`."""
 
     root: Path = paths.ROOT
     languages: tuple[str, ...] = tuple(c for c in i18n.LOCALES if c != i18n.DEFAULT_LOCALE)
+    sources: Mapping[str, Path] | None = None
 
     @property
     def pot(self) -> Path:
         return self.root / "locale" / "messages.pot"
 
+    @property
+    def babel_cfg(self) -> Path:
+        return self.root / "locale" / "babel.cfg"
+
     def po(self, language: str) -> Path:
         return self.root / "locale" / language / "LC_MESSAGES" / "messages.po"
+
+    def source(self, top: str) -> Path:
+        if self.sources is not None:
+            return self.sources[top]
+        if self.root == paths.ROOT and top in paths.SOURCES:
+            return paths.SOURCES[top]
+        return self.root / top
 
 
 @dataclass(frozen=True, order=True)
@@ -71,30 +92,51 @@ class Problem:
 
 def extract(project: Project) -> Catalog:
     """The messages the code uses now, read with babel.cfg, without touching any file."""
-    with (project.root / "babel.cfg").open(encoding="utf-8") as fp:
+    with project.babel_cfg.open(encoding="utf-8") as fp:
         method_map, options_map = parse_mapping_cfg(fp, str(fp.name))  # type: ignore[no-untyped-call]
-    tops = {pattern.split("/", 1)[0] for pattern, _ in method_map}
-
-    def wanted(directory: str) -> bool:
-        # Babel's default filter also skips "_" directories, which would lose templates/_partials.
-        relative = Path(directory).relative_to(project.root)
-        return relative.parts[0] in tops and not any(
-            part.startswith(".") or part == "__pycache__" for part in relative.parts
-        )
-
     catalog = Catalog(project="Keyfob", version=__version__, header_comment=POT_HEADER)
-    for filename, lineno, message, comments, context in extract_from_dir(
-        project.root,
-        method_map,
-        options_map,
-        keywords=DEFAULT_KEYWORDS,
-        directory_filter=wanted,
-    ):
-        location = (Path(filename).as_posix(), lineno)
-        catalog.add(message, None, [location], auto_comments=comments, context=context)
+    for real, logical in _source_files(project, method_map):
+        for pattern, method in method_map:
+            if pathmatch(pattern, logical):
+                options = options_map[pattern]
+                for lineno, message, comments, context in extract_from_file(
+                    method,
+                    str(real),
+                    keywords={**DEFAULT_KEYWORDS, **options.get("keywords", {})},
+                    comment_tags=tuple(options.get("add_comments", ())),
+                    options=options,
+                ):
+                    catalog.add(
+                        message, None, [(logical, lineno)], auto_comments=comments, context=context
+                    )
+                break
     for entry in catalog:
         entry.locations = sorted(set(entry.locations))
     return catalog
+
+
+def _source_files(
+    project: Project, method_map: list[tuple[str, str]]
+) -> Iterator[tuple[Path, str]]:
+    """Each file under the folders babel.cfg names, with its path as babel.cfg sees it. A
+    folder that is itself another top (keyfob/admin inside keyfob/) is read only as that top;
+    hidden folders and __pycache__ are skipped. Babel's own walk would also skip "_" folders,
+    which would lose templates/_partials."""
+    tops = sorted({pattern.split("/", 1)[0] for pattern, _ in method_map})
+    folders = {project.source(top).resolve(): top for top in tops}
+    for top in tops:
+        start = project.source(top).resolve()
+        for folder, subfolders, files in os.walk(start):
+            subfolders[:] = sorted(
+                name
+                for name in subfolders
+                if not name.startswith(".")
+                and name != "__pycache__"
+                and (Path(folder) / name).resolve() not in folders
+            )
+            for name in sorted(files):
+                real = Path(folder) / name
+                yield real, Path(top, real.relative_to(start)).as_posix()
 
 
 def write_template(project: Project) -> bool:
@@ -102,7 +144,7 @@ def write_template(project: Project) -> bool:
     catalog = extract(project)
     if project.pot.exists():
         catalog.creation_date = _read(project.pot).creation_date
-        if _render(catalog) == project.pot.read_bytes():
+        if _without_generator(_render(catalog)) == _without_generator(project.pot.read_bytes()):
             return False
     catalog.creation_date = datetime.now(UTC)
     return _write(project.pot, _render(catalog))
@@ -120,6 +162,7 @@ def update(project: Project, *, drop_obsolete: bool = False) -> dict[str, bool]:
         if path.exists():
             catalog = _read(path, language)
             catalog.update(template, update_header_comment=False, update_creation_date=True)
+            _follow_plural_rules(catalog, language)
         else:
             catalog = _read(project.pot, language)
             catalog.locale = Locale.parse(language)
@@ -131,6 +174,35 @@ def update(project: Project, *, drop_obsolete: bool = False) -> dict[str, bool]:
             catalog.obsolete.clear()
         changed[language] = _write(path, _render(catalog))
     return changed
+
+
+def _follow_plural_rules(catalog: Catalog, language: str) -> None:
+    """Brings the Plural-Forms header to the plural rules of the installed CLDR data (Babel's),
+    moving each plural entry's forms to their new places: a form goes where the same numbers now
+    land. A new category (a count that grew) starts from the nearest old form and is marked fuzzy
+    for a translator, since its grammar may differ ("1 000 000 de secondes")."""
+    nplurals, expression = get_plural(language)
+    old_count, old_expression = catalog.num_plurals, catalog.plural_expr
+    if (old_count, old_expression) == (nplurals, expression):
+        return
+    catalog._num_plurals, catalog._plural_expr = nplurals, expression
+    moves = _plural_moves(old_expression, expression, nplurals)
+    for message in _messages(catalog):
+        forms = _texts(message.string)
+        if message.pluralizable and len(forms) == old_count:
+            message.string = tuple(forms[index] for index in moves)
+            if nplurals != old_count:
+                message.flags.add("fuzzy")
+
+
+def _plural_moves(old: str, new: str, nplurals: int) -> list[int]:
+    """For each form of the new rule, the old form most of its numbers used."""
+    old_rule, new_rule = gettext.c2py(old), gettext.c2py(new)
+    samples = [*range(1001), *(k * 1_000_000 for k in range(1, 4))]
+    votes: list[Counter[int]] = [Counter() for _ in range(nplurals)]
+    for n in samples:
+        votes[new_rule(n)][old_rule(n)] += 1
+    return [count.most_common(1)[0][0] if count else 0 for count in votes]
 
 
 def compile_catalogs(project: Project) -> dict[str, bool]:
@@ -321,11 +393,16 @@ def _render(catalog: Catalog) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> bool:
-    if path.exists() and path.read_bytes() == data:
+    """Writes only a real change: the Babel version in the Generated-By header is not one."""
+    if path.exists() and _without_generator(path.read_bytes()) == _without_generator(data):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return True
+
+
+def _without_generator(data: bytes) -> bytes:
+    return re.sub(rb'^"Generated-By: [^"]*"\n', b"", data, count=1, flags=re.MULTILINE)
 
 
 def _show(path: Path) -> str:

@@ -4,10 +4,14 @@ file and line for everything a translator must fix."""
 from __future__ import annotations
 
 import functools
+import gettext
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
 from keyfob import cli, i18n_catalogs, paths
@@ -48,7 +52,8 @@ GERMAN = {
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """A small copy of the project's layout, read with the project's own babel.cfg."""
-    shutil.copy(paths.BABEL_CFG, tmp_path / "babel.cfg")
+    (tmp_path / "locale").mkdir()
+    shutil.copy(paths.BABEL_CFG, tmp_path / "locale" / "babel.cfg")
     files = {
         "site/strings.py": SOURCE,
         "templates/page.html": PAGE,
@@ -209,6 +214,93 @@ def test_check_reports_an_arabic_catalog_with_two_plural_forms(project: Project)
     problems = [str(p) for p in i18n_catalogs.check(arabic)]
     header = line_of(po, 'msgid ""')
     assert f"{po}:{header}: Plural-Forms has nplurals=2, needs 6" in problems
+
+
+def test_a_newer_babel_version_alone_is_not_a_change(project: Project) -> None:
+    i18n_catalogs.write_template(project)
+    i18n_catalogs.update(project)
+    for path in (project.pot, project.po("de")):
+        text = path.read_text()
+        path.write_text(
+            re.sub(r'"Generated-By: Babel [^"]*"', '"Generated-By: Babel 1.0\\n"', text)
+        )
+    before = project.pot.read_bytes(), project.po("de").read_bytes()
+    assert i18n_catalogs.write_template(project) is False
+    assert i18n_catalogs.update(project) == {"de": False}
+    assert (project.pot.read_bytes(), project.po("de").read_bytes()) == before
+
+
+def test_update_follows_new_plural_rules_and_flags_the_new_form(project: Project) -> None:
+    """French gained CLDR's "many" category (1 000 000 de secondes): a catalog written for
+    two forms gets three, its old forms where their numbers now land, the new one marked."""
+    french = Project(root=project.root, languages=("fr",))
+    i18n_catalogs.write_template(french)
+    i18n_catalogs.update(french)
+    po = french.po("fr")
+    text = po.read_text()
+    start, end = text.index('"Plural-Forms:'), text.index('"MIME-Version')
+    text = text[:start] + '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n' + text[end:]
+    text = text.replace(
+        'msgstr[0] ""\nmsgstr[1] ""\nmsgstr[2] ""',
+        'msgstr[0] "Attendez %(num)d seconde"\nmsgstr[1] "Attendez %(num)d secondes"',
+    )
+    po.write_text(text)
+    assert any(
+        "Plural-Forms has nplurals=2, needs 3" in str(p) for p in i18n_catalogs.check(french)
+    )
+
+    i18n_catalogs.update(french)
+
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale="fr")
+    wait = catalog["Wait %(num)d second"]
+    assert catalog.num_plurals == 3
+    assert wait.string == (
+        "Attendez %(num)d seconde",
+        "Attendez %(num)d secondes",
+        "Attendez %(num)d secondes",
+    )
+    assert wait.fuzzy
+    problems = [str(p) for p in i18n_catalogs.check(french)]
+    assert (
+        f"{po}:{wait.lineno}: fuzzy: 'Wait %(num)d second' (check the translation, remove the flag)"
+        in problems
+    )
+    assert not [p for p in problems if "plural forms" in p or "Plural-Forms" in p]
+
+
+def test_update_moves_forms_when_a_rule_reorders_them(project: Project) -> None:
+    """Arabic's CLDR rule swapped the places of 11..99 and 100..102: each form moves with its
+    numbers, and nothing needs a translator since no category is new."""
+    arabic = Project(root=project.root, languages=("ar",))
+    i18n_catalogs.write_template(arabic)
+    i18n_catalogs.update(arabic)
+    po = arabic.po("ar")
+    text = po.read_text()
+    start, end = text.index('"Plural-Forms:'), text.index('"MIME-Version')
+    old_rule = (
+        "(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : "
+        "n%100>=0 && n%100<=2 ? 4 : 5)"
+    )
+    text = text[:start] + f'"Plural-Forms: nplurals=6; plural={old_rule};\\n"\n' + text[end:]
+    forms = "\n".join(f'msgstr[{i}] "form {i} %(num)d"' for i in range(6))
+    po.write_text(text.replace("\n".join(f'msgstr[{i}] ""' for i in range(6)), forms))
+
+    i18n_catalogs.update(arabic)
+
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale="ar")
+    wait = catalog["Wait %(num)d second"]
+    assert wait.string[:4] == tuple(f"form {i} %(num)d" for i in range(4))
+    assert catalog.plural_forms == get_plural("ar").plural_forms
+    assert ngettext_with(catalog, 50) == "form 5 %(num)d"
+    assert ngettext_with(catalog, 101) == "form 4 %(num)d"
+    assert not wait.fuzzy
+
+
+def ngettext_with(catalog: Catalog, n: int) -> str:
+    message = catalog["Wait %(num)d second"]
+    return message.string[gettext.c2py(catalog.plural_expr)(n)]
 
 
 def test_check_reports_missing_template_and_catalog(project: Project) -> None:
