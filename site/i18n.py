@@ -34,10 +34,16 @@ class Catalogs:
 
     def __init__(self, locale_dir: Path) -> None:
         self._by_locale: dict[str, NullTranslations] = {DEFAULT_LOCALE: NullTranslations()}
+        self.missing: tuple[str, ...] = ()
+        """Languages whose catalog was not found: their pages would fall back to English."""
         for code in LOCALES:
             po = locale_dir / code / "LC_MESSAGES" / "messages.po"
-            if code != DEFAULT_LOCALE and po.exists():
+            if code == DEFAULT_LOCALE:
+                continue
+            if po.exists():
                 self._by_locale[code] = _compile(po, code)
+            else:
+                self.missing += (code,)
 
     def get(self, locale: str) -> NullTranslations:
         return self._by_locale.get(locale, self._by_locale[DEFAULT_LOCALE])
