@@ -50,7 +50,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-KEYFOB = Path(sys.executable).with_name("keyfob")
+# The `keyfob` command under test: this venv's, or another install's (tests/run points this at
+# a wheel installed in a fresh venv, to prove what `pip install .` gives a deployment).
+KEYFOB = Path(os.environ.get("TESTS_KEYFOB_COMMAND") or Path(sys.executable).with_name("keyfob"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 TIMEOUT_MS = 10_000
