@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from keyfob.auth import account, audit, recovery, sessions
 from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
 from keyfob.models import User, utcnow
+from keyfob.web.bodies import read_form
 from keyfob.web.deps import (
     CurrentRuntime,
     CurrentSession,
@@ -163,7 +164,7 @@ async def not_me_page(request: Request, runtime: CurrentRuntime) -> Response:
 @router.post("/account/not-me", dependencies=[Guarded])
 async def not_me(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     """Signs out every session of the account the link names; the link proves the mailbox."""
-    form = await request.form()
+    form = await read_form(request)
     token = form.get("token")
     named = runtime.notifier.read_not_me_token(token if isinstance(token, str) else "")
     user = await db.get(User, named[0]) if named else None

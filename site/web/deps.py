@@ -15,6 +15,7 @@ from keyfob.auth.client import Client
 from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
 from keyfob.models import SignInSession, utcnow
 from keyfob.settings import Settings
+from keyfob.web.bodies import is_form, read_form
 from keyfob.web.client import resolve_client_ip
 from keyfob.web.runtime import Runtime
 
@@ -139,10 +140,8 @@ async def require_csrf(request: Request) -> None:
     if origin is not None and origin != runtime.settings.origin:
         raise CsrfFailed
     token = request.headers.get("x-csrftoken")
-    if token is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        value: Any = (await request.form()).get("csrf_token")
+    if token is None and is_form(request):
+        value: Any = (await read_form(request)).get("csrf_token")
         token = value if isinstance(value, str) else None
     try:
         validate_csrf(

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
+from starlette.requests import Request
 from starlette_wtf import StarletteForm
+from starlette_wtf.form import SUBMIT_METHODS
 from wtforms import EmailField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from keyfob.i18n import lazy_gettext as _l
 from keyfob.i18n import wtforms_translations
+from keyfob.web.bodies import read_form
 
 
 class BaseForm(StarletteForm):
+    """Filled from the submitted form only (starlette-wtf would also parse a JSON body, and
+    answer a broken one with a 500): see keyfob.web.bodies."""
+
     class Meta:
         def get_translations(self, form: Any) -> Any:
             return wtforms_translations()
+
+    @classmethod
+    async def from_formdata(cls, request: Request, formdata: Any = None, **kwargs: Any) -> Self:
+        if formdata is None and request.method in SUBMIT_METHODS:
+            formdata = await read_form(request)
+        return cls(request, formdata=formdata, **kwargs)
 
 
 class EmailForm(BaseForm):

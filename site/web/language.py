@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from keyfob.i18n import LANG_COOKIE, LOCALES
+from keyfob.web.bodies import read_form
 from keyfob.web.deps import CurrentSettings, Guarded, OptionalSession
 
 router = APIRouter()
@@ -17,7 +18,7 @@ async def choose_language(
     request: Request, settings: CurrentSettings, session: OptionalSession
 ) -> Response:
     """Sets the cookie; a signed-in person's choice is also kept on the account, for mail."""
-    form = await request.form()
+    form = await read_form(request)
     lang = form.get("lang")
     back = form.get("next")
     target = back if isinstance(back, str) and back.startswith("/") and "//" not in back else "/"

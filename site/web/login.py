@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from keyfob.auth import passkeys
 from keyfob.models import utcnow
+from keyfob.web.bodies import read_json
 from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession, PasskeyGuarded, client_of
 from keyfob.web.email_code import send_code
 from keyfob.web.errors import local_path
 from keyfob.web.forms import RecoveryForm
-from keyfob.web.jsonbody import read_json
 from keyfob.web.rendering import render
 from keyfob.web.signin import AFTER_SIGN_IN, start_session
 

@@ -12,6 +12,7 @@ from keyfob.auth import passkeys, sessions
 from keyfob.auth.providers import provider_for
 from keyfob.errors import InvalidName, NotFound
 from keyfob.models import utcnow
+from keyfob.web.bodies import read_json
 from keyfob.web.deps import (
     CurrentRuntime,
     CurrentSession,
@@ -24,7 +25,6 @@ from keyfob.web.deps import (
     client_of,
 )
 from keyfob.web.forms import RenameForm
-from keyfob.web.jsonbody import read_json
 from keyfob.web.rendering import render
 
 router = APIRouter()

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from keyfob.auth import passkeys, reauth
 from keyfob.errors import CodeRejected, ResendTooSoon, Throttled
 from keyfob.models import utcnow
+from keyfob.web.bodies import read_form, read_json
 from keyfob.web.deps import (
     CurrentRuntime,
     CurrentSession,
@@ -20,7 +21,6 @@ from keyfob.web.deps import (
 )
 from keyfob.web.errors import local_path
 from keyfob.web.forms import CodeForm
-from keyfob.web.jsonbody import read_json
 from keyfob.web.rendering import render
 
 router = APIRouter()
@@ -76,7 +76,7 @@ async def passkey_verify(
 async def send_code(
     request: Request, db: Db, runtime: CurrentRuntime, session: CurrentSession
 ) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     next_value = form.get("next")
     request.session[NEXT_KEY] = local_path(next_value if isinstance(next_value, str) else None)
     try:
