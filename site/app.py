@@ -21,7 +21,7 @@ from keyfob.auth.throttle import Throttle, storage_url
 from keyfob.background import background_tasks
 from keyfob.mail.messages import MailRenderer
 from keyfob.mail.transports import ConsoleTransport, MailTransport, SmtpTransport
-from keyfob.settings import Settings
+from keyfob.settings import LOOPBACK_ALIASES, Settings
 from keyfob.templating import make_environment
 from keyfob.web import (
     account,
@@ -39,7 +39,7 @@ from keyfob.web import (
     sessions,
 )
 from keyfob.web.errors import install_error_handlers
-from keyfob.web.middleware import BodyLimit, Language, SecurityHeaders
+from keyfob.web.middleware import BodyLimit, Language, LoopbackAlias, SecurityHeaders
 from keyfob.web.runtime import Runtime
 
 
@@ -131,6 +131,8 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
         https_only=settings.https,
     )
     app.add_middleware(BodyLimit, limit=settings.json_body_limit)
+    if settings.is_local:
+        app.add_middleware(LoopbackAlias, origin=settings.origin, aliases=LOOPBACK_ALIASES)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_names)
     app.add_middleware(SecurityHeaders, hsts=settings.https)
     app.add_middleware(Language, catalogs=runtime.catalogs)

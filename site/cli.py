@@ -10,10 +10,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from pydantic import ValidationError
+
 from keyfob.certs import cli as certs_cli
 from keyfob.errors import KeyfobError
 from keyfob.i18n_catalogs import add_commands as add_i18n_commands
-from keyfob.settings import Settings
+from keyfob.settings import Settings, describe, from_environment
 
 
 def _migrate() -> ModuleType:
@@ -32,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     try:
         code = args.run(args)
+    except ValidationError as exc:
+        for line in describe(exc).splitlines():
+            print(f"keyfob: {line}", file=sys.stderr)
+        code = 2
     except (ValueError, KeyfobError) as exc:
         print(f"keyfob: {exc}", file=sys.stderr)
         code = 2
@@ -78,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings() -> Settings:
-    return Settings()
+    return from_environment()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -6,16 +6,23 @@ There is no module-level instance: the CLI builds one and hands it to `create_ap
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+LOCAL_HOSTS = {"localhost"}
+LOOPBACK_ALIASES = ("127.0.0.1",)
+"""Other names a browser on this machine may use for a local site: sent on to the site's URL."""
+MIN_SECRET_LENGTH = 32
+TESTING_SUFFIX = ".test"
+"""RFC 6761's name for testing: such a site needs HTTPS but may keep mail in the dev mailbox."""
 
 
 class Settings(BaseSettings):
@@ -61,19 +68,43 @@ class Settings(BaseSettings):
         parts = urlsplit(self.site_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r} is not an http(s) origin")
-        if _is_ip(parts.hostname) and parts.hostname not in LOCAL_HOSTS:
-            raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r}: passkeys need a domain name")
+        if _is_ip(parts.hostname):
+            local = f"{parts.scheme}://localhost" + (f":{parts.port}" if parts.port else "")
+            raise ValueError(
+                f"KEYFOB_SITE_URL={self.site_url!r}: passkeys need a domain name, not an IP "
+                f"address (on this machine: {local})"
+            )
         if not self.is_local and parts.scheme != "https":
             raise ValueError(f"KEYFOB_SITE_URL={self.site_url!r}: a public site must use https")
-        if not self.is_local and not self.smtp_url:
+        if not self.is_local and not self.is_testing and not self.smtp_url:
             raise ValueError("KEYFOB_SMTP_URL is unset: a public site must send real mail")
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'keyfob.sqlite3'}"
         if not self.secret_key:
             self.secret_key = _load_or_make_secret(self.var_dir / "secret_key")
-        if len(self.secret_key) < 32:
-            raise ValueError("KEYFOB_SECRET_KEY is too short: use at least 32 random characters")
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"KEYFOB_SECRET_KEY is too short: use {MIN_SECRET_LENGTH}+ random characters"
+            )
         return self
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_rate_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse_many
+
+        from keyfob.auth.throttle import DEFAULT_RATES
+
+        for name, rate in value.items():
+            if name not in DEFAULT_RATES:
+                raise ValueError(
+                    f"no rate limit is named {name!r} (known: {', '.join(DEFAULT_RATES)})"
+                )
+            try:
+                parse_many(rate)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {rate!r} is not a rate such as '30 per hour'") from exc
+        return value
 
     @property
     def origin(self) -> str:
@@ -98,9 +129,14 @@ class Settings(BaseSettings):
         return host in LOCAL_HOSTS or host.endswith(".localhost")
 
     @property
+    def is_testing(self) -> bool:
+        return self.rp_id.endswith(TESTING_SUFFIX)
+
+    @property
     def dev_mailbox(self) -> bool:
-        """Mail goes to the console and var/mailbox/ instead of SMTP: only on a local site."""
-        return not self.smtp_url and self.is_local
+        """Mail goes to the console and var/mailbox/ instead of SMTP: only on a local site or
+        a .test name (the mailbox page itself only answers on this machine)."""
+        return not self.smtp_url and (self.is_local or self.is_testing)
 
     @property
     def session_cookie(self) -> str:
@@ -148,7 +184,8 @@ class Settings(BaseSettings):
     def host_names(self) -> list[str]:
         """Host headers the site answers to: the site's own, plus KEYFOB_ALLOWED_HOSTS."""
         extra = [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
-        return [self.rp_id, *extra]
+        aliases = LOOPBACK_ALIASES if self.is_local else ()
+        return [self.rp_id, *aliases, *extra]
 
     @property
     def lockout_window(self) -> timedelta:
@@ -157,6 +194,32 @@ class Settings(BaseSettings):
     @property
     def lockout_duration(self) -> timedelta:
         return timedelta(minutes=self.lockout_minutes)
+
+
+def from_environment() -> Settings:
+    """The settings of the environment and ./.env, refusing a KEYFOB_* name that is no setting."""
+    from dotenv import dotenv_values
+
+    if unknown := unknown_variables([*os.environ, *dotenv_values(".env")]):
+        raise ValueError(f"{', '.join(unknown)}: no such setting (see the README's Configuration)")
+    return Settings()
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """KEYFOB_* names that are no setting: a misspelt one would otherwise be ignored."""
+    known = {f"KEYFOB_{name.upper()}" for name in Settings.model_fields}
+    return sorted({n for n in names if n.upper().startswith("KEYFOB_") and n.upper() not in known})
+
+
+def describe(error: ValidationError) -> str:
+    """One line a problem, naming the variable to change rather than the field."""
+    lines = []
+    for problem in error.errors():
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if problem["loc"]:
+            message = f"KEYFOB_{str(problem['loc'][0]).upper()}: {message}"
+        lines.append(message)
+    return "\n".join(lines)
 
 
 def _is_ip(host: str) -> bool:

@@ -22,7 +22,7 @@ from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected
 from keyfob.mail import outbox
 from keyfob.mail.messages import MailRenderer
-from keyfob.models import EmailCode, User
+from keyfob.models import EmailCode, Passkey, User
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,17 @@ async def request_code(
     issued = await codes.issue_code(
         db, email=address, key=policy.key, now=now, ttl=policy.ttl, resend_after=policy.resend_after
     )
-    user = await db.scalar(select(User).where(User.email == address))
-    template = "code_sign_in" if user is not None else "code_sign_up"
+    found = (
+        await db.execute(
+            select(User, select(Passkey.id).where(Passkey.user_id == User.id).exists()).where(
+                User.email == address
+            )
+        )
+    ).first()
+    user, has_passkey = found if found is not None else (None, False)
+    # An account with no passkey yet (made by `keyfob staff add`, or a sign-up left half way)
+    # is finishing its sign-up: "recovery code" would read as an error there.
+    template = "code_sign_in" if has_passkey else "code_sign_up"
     message = mail.render(
         template,
         to=address,

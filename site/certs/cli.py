@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyfob.certs.errors import CertificateProblem
-from keyfob.settings import Settings
+from keyfob.settings import Settings, from_environment
 
 if TYPE_CHECKING:
     from keyfob.certs.renewals import Request
@@ -24,7 +24,7 @@ LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     certs = commands.add_parser("certs", help="certificates for HTTPS").add_subparsers()
     dev = certs.add_parser("dev", help="a local CA and a certificate for the site's host")
-    dev.set_defaults(run=lambda _a: make_dev_certificates(Settings()))
+    dev.set_defaults(run=lambda _a: make_dev_certificates(from_environment()))
 
     issue = certs.add_parser("issue", help="a certificate over ACME (Let's Encrypt by default)")
     issue.add_argument("--domain", required=True, help="the site's domain name")
@@ -38,11 +38,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     issue.add_argument(
         "--ca-bundle", type=Path, metavar="FILE", help="CA certificates to trust the server by"
     )
-    issue.set_defaults(run=lambda a: issue_certificate(Settings(), _request(a)))
+    issue.set_defaults(run=lambda a: issue_certificate(from_environment(), _request(a)))
 
     renew = certs.add_parser("renew", help="renew ACME certificates that are due")
     renew.add_argument("--force", action="store_true", help="renew even if not due")
-    renew.set_defaults(run=lambda a: renew_certificates(Settings(), force=a.force))
+    renew.set_defaults(run=lambda a: renew_certificates(from_environment(), force=a.force))
 
 
 def make_dev_certificates(settings: Settings) -> int:

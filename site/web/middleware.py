@@ -99,6 +99,33 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class LoopbackAlias:
+    """A local site opened as http://127.0.0.1:PORT is sent on to its own URL (passkeys need
+    the domain name); /healthz answers on any name the site accepts, for monitors."""
+
+    def __init__(self, app: ASGIApp, *, origin: str, aliases: tuple[str, ...]) -> None:
+        self.app = app
+        self.origin = origin
+        self.aliases = aliases
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz":
+            host = Headers(scope=scope).get("host", "").rpartition(":")[0]
+            if host in self.aliases and scope["method"] in {"GET", "HEAD"}:
+                query = scope.get("query_string", b"").decode("latin-1")
+                target = self.origin + scope["path"] + (f"?{query}" if query else "")
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 308,
+                        "headers": [(b"location", target.encode()), (b"content-length", b"0")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
 class Language:
     """Picks the language once per request: the `lang` cookie, then Accept-Language."""
 

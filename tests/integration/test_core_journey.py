@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
+from keyfob.auth.staff import set_staff
 from keyfob.models import Passkey, SignInSession, User
 from keyfob.web.runtime import Runtime
 from tests.conftest import csrf_from
@@ -101,9 +102,10 @@ async def test_adding_a_passkey_upgrades_a_recovery_session_in_place(
 
 
 async def test_existing_account_gets_a_sign_in_mail_unknown_gets_a_sign_up_mail(
-    sign_up, sign_out, request_code, mail_sink: MailSink
+    sign_up, add_passkey, sign_out, request_code, mail_sink: MailSink
 ) -> None:
     await sign_up("gus@example.org")
+    await add_passkey(SoftAuthenticator())
     await sign_out()
     await request_code("gus@example.org", "/register")
     known = text_of(mail_sink.wait_for("gus@example.org", count=2))
@@ -111,6 +113,19 @@ async def test_existing_account_gets_a_sign_in_mail_unknown_gets_a_sign_up_mail(
     unknown = text_of(mail_sink.wait_for("new@example.org"))
     assert "get back into your account" in known
     assert "create your account" in unknown
+
+
+async def test_an_account_without_a_passkey_is_still_signing_up(
+    request_code, runtime: Runtime, mail_sink: MailSink
+) -> None:
+    """`keyfob staff add` makes the account before its owner ever signs up: their first code
+    must read as a sign-up, not as a recovery code."""
+    async with runtime.sessionmaker() as db, db.begin():
+        await set_staff(db, email="first.staff@example.org", staff=True)
+    await request_code("first.staff@example.org", "/register")
+    mail = mail_sink.wait_for("first.staff@example.org")
+    assert "create your account" in text_of(mail)
+    assert "recovery" not in str(mail["Subject"]).lower()
 
 
 async def test_code_sign_in_is_a_passkey_free_path_to_the_same_account(
