@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from keyfob import paths
 from keyfob.admin import csrf, dashboard, templating
-from keyfob.admin.auth import StaffOnly
+from keyfob.admin.auth import ConfirmFirst, StaffOnly, require_recent_passkey
 from keyfob.admin.cookie import AdminCookie
 from keyfob.errors import KeyfobError
 from keyfob.i18n import gettext, lazy_gettext
@@ -83,6 +83,18 @@ class KeyfobAdmin(Admin):
         return RedirectResponse("/login", status_code=303)
 
     @login_required
+    async def edit(self, request: Request) -> Response:
+        """An edit changes who is staff: it needs a recently confirmed passkey, asked for
+        before the form is read (SQLAdmin turns an error while saving into a form message)."""
+        if request.method == "POST":
+            params = request.path_params
+            back = request.url_for("admin:details", identity=params["identity"], pk=params["pk"])
+            within = self.runtime.settings.reauth_within
+            require_recent_passkey(request, within=within, back=str(back.path))
+        response: Response = await super().edit(request)
+        return response
+
+    @login_required
     async def index(self, request: Request) -> Response:
         async with self.runtime.sessionmaker() as db:
             stats = await dashboard.gather(db, now=utcnow())
@@ -91,6 +103,8 @@ class KeyfobAdmin(Admin):
 
     async def error_page(self, request: Request, exc: Exception) -> Response:
         """A 4xx page in the back office's look, with a way on when there is one."""
+        if isinstance(exc, ConfirmFirst):
+            return RedirectResponse(exc.headers["Location"], status_code=303)
         if isinstance(exc, KeyfobError):
             status, message = exc.status, exc.text()
         elif isinstance(exc, HTTPException):

@@ -1,14 +1,18 @@
 """StaffOnly: the back office signs nobody in; it reads the site's own signed-in session.
 
 Guaranteed for every back-office page and action: the browser holds a live site session (else
-it is sent to /login), its account is staff (else 403), and that session was opened or
-confirmed with a passkey: a session opened by an emailed code is refused (403) with a way to
-confirm with a passkey, since a stolen mailbox alone must not reach the back office.
+it is sent to /login), its account is staff (else 403), and that session's sign-in or latest
+re-authentication used a passkey: a session opened or last confirmed by an emailed code is
+refused (403) with a way to confirm with a passkey, whatever KEYFOB_CODE_SIGN_IN_IS_RECOVERY
+says, since a stolen mailbox alone must not reach the back office. Actions that grant staff,
+disable accounts, remove factors or end sessions also need that passkey within the last
+KEYFOB_REAUTH_MINUTES: staff are sent to confirm it and come back to the page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqladmin.authentication import AuthenticationBackend
@@ -36,13 +40,14 @@ class Staff:
     email: str
     sign_in_id: int
     binding: str
+    authenticated_at: datetime
+    by_passkey: bool
 
 
 @dataclass(frozen=True)
 class SignIn:
     staff: Staff
     is_staff: bool
-    is_recovery: bool
 
 
 class Refused(HTTPException):
@@ -51,6 +56,21 @@ class Refused(HTTPException):
     def __init__(self, message: str, *, link: tuple[str, str] | None = None) -> None:
         super().__init__(403, message)
         self.link = link
+
+
+class ConfirmFirst(HTTPException):
+    """A sensitive action without a recent passkey: the browser is sent to confirm one."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(303, headers={"Location": location})
+
+
+def require_recent_passkey(request: Request, *, within: timedelta, back: str) -> None:
+    """Raises ConfirmFirst unless this sign-in was confirmed with a passkey within `within`;
+    after confirming, the browser returns to `back` (a back-office page) to act again."""
+    staff = current_staff(request)
+    if not staff.by_passkey or utcnow() - staff.authenticated_at > within:
+        raise ConfirmFirst("/account/confirm?" + urlencode({"next": back}))
 
 
 def current_staff(request: Request) -> Staff:
@@ -77,7 +97,7 @@ class StaffOnly(AuthenticationBackend):
             return RedirectResponse(_login_url(request), status_code=303)
         if not found.is_staff:
             raise Refused(gettext("The back office is for staff only."))
-        if found.is_recovery:
+        if not found.staff.by_passkey:
             raise Refused(
                 gettext(
                     "You signed in with an emailed code. To open the back office, confirm "
@@ -136,8 +156,10 @@ class StaffOnly(AuthenticationBackend):
                 sign_in_id=row.id,
                 # Row ids can be reused after a sign-out; the token's digest cannot.
                 binding=row.token_hash[:32],
+                authenticated_at=row.authenticated_at,
+                by_passkey=row.authenticated_by == "passkey" and not row.is_recovery,
             )
-            return SignIn(staff=staff, is_staff=row.user.is_staff, is_recovery=row.is_recovery)
+            return SignIn(staff=staff, is_staff=row.user.is_staff)
 
 
 def _login_url(request: Request) -> str:

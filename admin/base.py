@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyfob.admin.actions import RowAction, Step, back_to, perform
+from keyfob.admin.auth import require_recent_passkey
 from keyfob.admin.formatting import TYPE_FORMATTERS
 from keyfob.web.runtime import Runtime
 
@@ -92,11 +93,17 @@ class KeyfobView(ModelView):
     def list_url(self, request: Request) -> str:
         return str(request.url_for("admin:list", identity=self.identity))
 
-    async def act(self, request: Request, step: Step, *, done: str, stay: bool = True) -> Response:
-        """`stay`: back to the page the button was on; else to the list (the row is gone)."""
-        then = self.list_url(request)
-        if stay:
-            then = back_to(request, origin=self.runtime.settings.origin, fallback=then)
+    async def act(
+        self, request: Request, step: Step, *, done: str, stay: bool = True, recent: bool = True
+    ) -> Response:
+        """`stay`: back to the page the button was on; else to the list (the row is gone).
+        `recent`: a sensitive step, which needs a recently confirmed passkey."""
+        back = back_to(
+            request, origin=self.runtime.settings.origin, fallback=self.list_url(request)
+        )
+        then = back if stay else self.list_url(request)
+        if recent:
+            require_recent_passkey(request, within=self.runtime.settings.reauth_within, back=back)
         return await perform(request, self.runtime, step, done=done, then=then)
 
     def search_placeholder(self) -> str:

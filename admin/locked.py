@@ -52,4 +52,4 @@ class LockedAccountAdmin(KeyfobView, model=User):
     @expose("/{pk:int}/unlock", methods=["POST"])
     async def unlock(self, request: Request) -> Response:
         done = gettext("The account is unlocked.")
-        return await self.act(request, steps.unlock, done=done, stay=False)
+        return await self.act(request, steps.unlock, done=done, stay=False, recent=False)

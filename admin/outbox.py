@@ -112,4 +112,4 @@ class OutboxAdmin(KeyfobView, model=OutboxMail):
     @expose("/{pk:int}/retry", methods=["POST"])
     async def retry(self, request: Request) -> Response:
         done = gettext("The mail will be sent again now.")
-        return await self.act(request, steps.retry_mail, done=done)
+        return await self.act(request, steps.retry_mail, done=done, recent=False)

@@ -163,7 +163,8 @@ class UserAdmin(KeyfobView, model=User):
         setattr(request.state, PASSKEY_COUNTS, counts)
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        """The edit form changes only the staff flag, through the audited flow."""
+        """The edit form changes only the staff flag, through the audited flow (a recently
+        confirmed passkey was checked first, see KeyfobAdmin.edit)."""
         staff = current_staff(request)
         async with self.runtime.sessionmaker() as db, db.begin():
             by = await db.get_one(User, staff.user_id)
@@ -218,7 +219,8 @@ class UserAdmin(KeyfobView, model=User):
 
     @expose("/{pk:int}/enable", methods=["POST"])
     async def enable(self, request: Request) -> Response:
-        return await self.act(request, steps.enable, done=gettext("The account is enabled."))
+        done = gettext("The account is enabled.")
+        return await self.act(request, steps.enable, done=done, recent=False)
 
     @expose("/{pk:int}/sign_out", methods=["POST"])
     async def sign_out(self, request: Request) -> Response:
@@ -227,7 +229,8 @@ class UserAdmin(KeyfobView, model=User):
 
     @expose("/{pk:int}/unlock", methods=["POST"])
     async def unlock(self, request: Request) -> Response:
-        return await self.act(request, steps.unlock, done=gettext("The account is unlocked."))
+        done = gettext("The account is unlocked.")
+        return await self.act(request, steps.unlock, done=done, recent=False)
 
     async def _remove_factors(
         self, request: Request, *, app: bool, codes: bool, done: str
