@@ -50,8 +50,9 @@ async def confirm_with_passkey(
     expect: Expectation,
     now: datetime,
     client: Client,
-) -> None:
-    """Only the session's own passkeys count. A recovery session becomes a full one."""
+) -> str:
+    """Only the session's own passkeys count. A recovery session becomes a full one. Returns
+    the session's new token."""
     signed_in = await passkeys.finish_authentication(
         db,
         challenge_id=challenge_id,
@@ -63,7 +64,7 @@ async def confirm_with_passkey(
     )
     if signed_in.user.id != session.user_id:
         raise PasskeyRejected
-    await sessions.upgrade_session(db, session, now=now, passkey_id=signed_in.passkey.id)
+    token = await sessions.upgrade_session(db, session, now=now, passkey_id=signed_in.passkey.id)
     audit.record(
         db,
         "reauth",
@@ -73,6 +74,7 @@ async def confirm_with_passkey(
         method="passkey",
         passkey_id=signed_in.passkey.id,
     )
+    return token
 
 
 async def send_code(
@@ -125,9 +127,10 @@ async def confirm_with_code(
     throttle: Throttle,
     client: Client,
     now: datetime,
-) -> None:
+) -> str:
     """A fresh code makes the session recent again; it does not upgrade a recovery session.
-    Failures count toward the account's lockout like sign-in codes."""
+    Failures count toward the account's lockout like sign-in codes. Returns the session's new
+    token."""
     user = session.user
     await verify_account_code(
         db,
@@ -144,3 +147,4 @@ async def confirm_with_code(
     session.authenticated_at = now
     session.authenticated_by = "code"
     audit.record(db, "reauth", now=now, user=user, client=client, method="code")
+    return sessions.rotate_token(session)

@@ -80,16 +80,26 @@ async def find_session(
 
 async def upgrade_session(
     db: AsyncSession, session: SignInSession, *, now: datetime, passkey_id: int
-) -> None:
+) -> str:
     """The session has just been proved with a passkey (re-authentication, or a recovery
-    session that registered one): it is full, recent, and counts as that passkey's.
-    Written with the request's transaction."""
+    session that registered one): it is full, recent, and counts as that passkey's. Returns
+    its new token (see `rotate_token`). Written with the request's transaction."""
     session.is_recovery = False
     session.method = "passkey"
     session.authenticated_at = now
     session.authenticated_by = "passkey"
     session.passkey_id = passkey_id
+    token = rotate_token(session)
     await db.flush()
+    return token
+
+
+def rotate_token(session: SignInSession) -> str:
+    """A new token for a session that gained privilege (OWASP ASVS v5 session management): the
+    old one, which may have been seen while the session was weaker, no longer names it."""
+    token = secrets.token_urlsafe(32)
+    session.token_hash = hash_token(token)
+    return token
 
 
 async def revoke_session(db: AsyncSession, *, session_id: int) -> None:

@@ -26,6 +26,7 @@ from keyfob.web.deps import (
 )
 from keyfob.web.forms import RenameForm
 from keyfob.web.rendering import render
+from keyfob.web.signin import rotate
 
 router = APIRouter()
 CHALLENGE_KEY = "register_challenge"
@@ -106,7 +107,7 @@ async def add_verify(
     )
     target = "/account/passkeys"
     if session.is_recovery:
-        await sessions.upgrade_session(db, session, now=now, passkey_id=passkey.id)
+        rotate(request, await sessions.upgrade_session(db, session, now=now, passkey_id=passkey.id))
         if len(await sessions.list_sessions(db, user_id=session.user_id)) > 1:
             target = "/account/sessions?offer=1"
     return JSONResponse({"redirect": target, "name": passkey.name})

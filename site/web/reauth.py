@@ -22,6 +22,7 @@ from keyfob.web.deps import (
 from keyfob.web.errors import local_path
 from keyfob.web.forms import CodeForm
 from keyfob.web.rendering import render
+from keyfob.web.signin import rotate
 
 router = APIRouter()
 CHALLENGE_KEY = "reauth_challenge"
@@ -60,7 +61,7 @@ async def passkey_verify(
     request: Request, db: Db, runtime: CurrentRuntime, session: CurrentSession
 ) -> Response:
     credential: dict[str, Any] = await read_json(request)
-    await reauth.confirm_with_passkey(
+    token = await reauth.confirm_with_passkey(
         db,
         session=session,
         challenge_id=request.session.pop(CHALLENGE_KEY, None),
@@ -69,6 +70,7 @@ async def passkey_verify(
         now=utcnow(),
         client=client_of(request),
     )
+    rotate(request, token)
     return JSONResponse({"redirect": local_path(request.query_params.get("next"))})
 
 
@@ -130,7 +132,7 @@ async def verify_code(
     if not await form.validate_on_submit():
         return _code_page(request, session, form, status_code=400)
     try:
-        await reauth.confirm_with_code(
+        token = await reauth.confirm_with_code(
             db,
             session=session,
             code_id=request.session.get(CODE_KEY),
@@ -145,5 +147,6 @@ async def verify_code(
         return _code_page(
             request, session, form, status_code=429 if isinstance(exc, Throttled) else 400
         )
-    request.session.pop(CODE_KEY, None)
-    return RedirectResponse(local_path(request.session.pop(NEXT_KEY, None)), status_code=303)
+    target = local_path(request.session.get(NEXT_KEY))
+    rotate(request, token)
+    return RedirectResponse(target, status_code=303)

@@ -59,6 +59,13 @@ async def start_session(
     return row
 
 
+def rotate(request: Request, token: str) -> None:
+    """The browser's side of a privilege change: the session's new token, and nothing else
+    from before (the CSRF token included)."""
+    request.session.clear()
+    request.session[SESSION_KEY] = token
+
+
 async def end_session(request: Request, db: AsyncSession, session: SignInSession) -> None:
     client = client_of(request)
     await sessions.revoke_session(db, session_id=session.id)
