@@ -17,14 +17,16 @@ ONE_YEAR = 365 * 24 * 3600
 async def choose_language(
     request: Request, settings: CurrentSettings, session: OptionalSession
 ) -> Response:
-    """Sets the cookie; a signed-in person's choice is also kept on the account, for mail."""
+    """Sets the cookie; a signed-in person's choice is also kept on the account, for mail,
+    but only from a full session: a recovery session (the mailbox alone) must not choose the
+    language of the security notices the owner will be sent."""
     form = await read_form(request)
     lang = form.get("lang")
     back = form.get("next")
     target = back if isinstance(back, str) and back.startswith("/") and "//" not in back else "/"
     response = RedirectResponse(target, status_code=303)
     if isinstance(lang, str) and lang in LOCALES:
-        if session is not None:
+        if session is not None and not session.is_recovery:
             session.user.locale = lang
         response.set_cookie(
             LANG_COOKIE,

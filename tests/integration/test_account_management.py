@@ -448,6 +448,24 @@ async def test_language_choice_is_kept_on_the_account_and_used_for_its_mail(
     assert "clé d'accès" in str(notice["Subject"])
 
 
+async def test_a_recovery_session_switches_the_page_but_not_the_accounts_language(
+    client: httpx.AsyncClient, member, runtime: Runtime, sign_out, request_code
+) -> None:
+    """The mailbox alone must not choose the language of the owner's security notices."""
+    await sign_out()
+    code = await request_code("mia@example.org", "/login")
+    await post_form(client, "/code", "/code", code=code)
+    assert "You signed in with an emailed code" in (await client.get("/account")).text
+
+    chosen = await post_form(client, "/language", "/account", lang="ar", next="/account")
+
+    assert chosen.status_code == 303
+    assert client.cookies.get("lang") == "ar"
+    assert 'lang="ar"' in (await client.get("/account")).text
+    async with runtime.sessionmaker() as db:
+        assert (await db.scalars(select(User.locale))).one() != "ar"
+
+
 async def test_wrong_confirmation_codes_count_toward_the_lockout(
     client: httpx.AsyncClient, member, runtime: Runtime, deliver, mail_sink: MailSink
 ) -> None:
