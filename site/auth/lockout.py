@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import and_, case, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from keyfob.auth import audit
 from keyfob.models import User
+
+COUNTED = ("code_failures", "code_failures_since", "locked_until")
 
 
 @dataclass(frozen=True)
@@ -31,19 +34,40 @@ def is_locked(user: User, *, now: datetime) -> bool:
 async def record_failure(
     db: AsyncSession, user: User, *, policy: LockoutPolicy, now: datetime, ip: str
 ) -> None:
-    """Counted with one UPDATE so parallel failures are all counted."""
-    window_open = user.code_failures_since is not None and now - user.code_failures_since < (
-        policy.window
+    await record_failure_for(db, user.email, user, policy=policy, now=now, ip=ip)
+
+
+async def record_failure_for(
+    db: AsyncSession,
+    email: str,
+    user: User | None,
+    *,
+    policy: LockoutPolicy,
+    now: datetime,
+    ip: str,
+) -> None:
+    """Counted with one UPDATE ... RETURNING keyed by the address, so parallel failures are all
+    counted and an address with no account costs the same statement as one with an account:
+    how long a wrong code takes tells nothing about whether the account exists."""
+    recent = and_(
+        User.code_failures_since.is_not(None), User.code_failures_since > now - policy.window
     )
-    if window_open:
+    counted = (
         await db.execute(
-            update(User).where(User.id == user.id).values(code_failures=User.code_failures + 1)
+            update(User)
+            .where(User.email == email)
+            .values(
+                code_failures=case((recent, User.code_failures + 1), else_=1),
+                code_failures_since=case((recent, User.code_failures_since), else_=now),
+            )
+            .returning(User.code_failures, User.code_failures_since, User.locked_until)
+            .execution_options(synchronize_session=False)
         )
-    else:
-        await db.execute(
-            update(User).where(User.id == user.id).values(code_failures=1, code_failures_since=now)
-        )
-    await db.refresh(user, ["code_failures", "code_failures_since", "locked_until"])
+    ).first()
+    if counted is None or user is None:
+        return
+    for name, value in zip(COUNTED, counted, strict=True):
+        set_committed_value(user, name, value)
     if user.code_failures >= policy.threshold and not is_locked(user, now=now):
         user.locked_until = now + policy.duration
         user.lock_reason = "code_failures"

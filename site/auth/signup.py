@@ -164,8 +164,9 @@ async def redeem_code(
             email=pending.email,
             client=client,
         )
-        if user is not None:
-            await lockout.record_failure(db, user, policy=policy.lockout, now=now, ip=client.ip)
+        await lockout.record_failure_for(
+            db, pending.email, user, policy=policy.lockout, now=now, ip=client.ip
+        )
         raise
     if user is None:
         user = User(email=pending.email, email_verified_at=now, locale=locale, created_at=now)
