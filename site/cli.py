@@ -106,6 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     import uvicorn
 
+    from keyfob.web import accesslog
+
     print(f"Keyfob on {settings.site_url}", flush=True)
     with serving.plain_http(settings, host=args.host, port=args.redirect_http):
         uvicorn.run(
@@ -118,6 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=20,
             timeout_worker_healthcheck=30,  # a busy machine starts workers slowly
             server_header=False,
+            log_config=accesslog.log_config(),
             **tls,
         )
     return 0

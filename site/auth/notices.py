@@ -1,7 +1,8 @@
 """Security notices by mail, in the account's language (NIST SP 800-63B-4 §4.2.3).
 
 Each kind can be turned off with KEYFOB_SECURITY_NOTICES. A notice about an email-code sign-in
-carries a "this wasn't me" link that signs out every session of the account.
+carries a "this wasn't me" link that signs out every session of the account. The link lives 48
+hours and works once: after it (or any later link) was used, it is spent.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob.auth import audit, sessions
+from keyfob.auth.client import Client
 from keyfob.mail import outbox
 from keyfob.mail.messages import MailRenderer
-from keyfob.models import User
+from keyfob.models import AuditEvent, User
 
 KINDS = frozenset(
     {
@@ -29,7 +33,14 @@ KINDS = frozenset(
         "recovery_codes_replaced",
     }
 )
-NOT_ME_VALID_SECONDS = 7 * 24 * 3600
+NOT_ME_VALID_SECONDS = 48 * 3600
+
+
+@dataclass(frozen=True)
+class NotMe:
+    user_id: int
+    handle: str
+    issued_at: datetime
 
 
 @dataclass(frozen=True)
@@ -45,15 +56,17 @@ class Notifier:
     def not_me_token(self, user: User) -> str:
         return self._signer().dumps({"user": user.id, "handle": user.webauthn_handle.hex()[:16]})
 
-    def read_not_me_token(self, token: str) -> tuple[int, str] | None:
-        """The account a "this wasn't me" link names, or None if it is forged or expired."""
+    def read_not_me_token(self, token: str) -> NotMe | None:
+        """What a "this wasn't me" link names, or None if it is forged or expired."""
         try:
-            data = self._signer().loads(token, max_age=NOT_ME_VALID_SECONDS)
+            data, issued = self._signer().loads(
+                token, max_age=NOT_ME_VALID_SECONDS, return_timestamp=True
+            )
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("user"), int):
             return None
-        return data["user"], str(data.get("handle", ""))
+        return NotMe(data["user"], str(data.get("handle", "")), issued)
 
     def send(
         self,
@@ -81,6 +94,28 @@ class Notifier:
             **context,
         )
         outbox.enqueue(db, message, now=now)
+
+
+async def use_not_me_link(
+    db: AsyncSession, notifier: Notifier, token: str, *, now: datetime, client: Client
+) -> bool:
+    """Signs out every session of the account the link names, once: a link issued before the
+    account's last use of such a link is spent. False for a forged, expired or spent link."""
+    named = notifier.read_not_me_token(token)
+    user = await db.get(User, named.user_id) if named else None
+    if named is None or user is None or user.webauthn_handle.hex()[:16] != named.handle:
+        return False
+    spent = await db.scalar(
+        select(AuditEvent.id)
+        .where(AuditEvent.user_id == user.id, AuditEvent.kind == "not_me")
+        .where(AuditEvent.at >= named.issued_at.replace(microsecond=0))
+        .limit(1)
+    )
+    if spent is not None:
+        return False
+    count = await sessions.revoke_others(db, user_id=user.id, keep_id=None)
+    audit.record(db, "not_me", now=now, user=user, client=client, sessions_revoked=count)
+    return True
 
 
 def parse_kinds(value: str) -> frozenset[str]:

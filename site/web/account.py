@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from keyfob.auth import account, audit, recovery, sessions
+from keyfob.auth import account, notices, recovery
 from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
-from keyfob.models import User, utcnow
+from keyfob.models import utcnow
 from keyfob.web.bodies import read_form
 from keyfob.web.deps import (
     CurrentRuntime,
@@ -153,6 +153,7 @@ async def delete_account(
 async def not_me_page(request: Request, runtime: CurrentRuntime) -> Response:
     token = request.query_params.get("token", "")
     valid = runtime.notifier.read_not_me_token(token) is not None
+    # The token travels in the form from here on; the page itself is not cached.
     return render(
         request,
         "account/not_me.html",
@@ -166,24 +167,19 @@ async def not_me(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
     """Signs out every session of the account the link names; the link proves the mailbox."""
     form = await read_form(request)
     token = form.get("token")
-    named = runtime.notifier.read_not_me_token(token if isinstance(token, str) else "")
-    user = await db.get(User, named[0]) if named else None
-    if named is None or user is None or user.webauthn_handle.hex()[:16] != named[1]:
+    used = await notices.use_not_me_link(
+        db,
+        runtime.notifier,
+        token if isinstance(token, str) else "",
+        now=utcnow(),
+        client=client_of(request),
+    )
+    if not used:
         return render(
             request,
             "account/not_me.html",
             {"token": "", "valid": False, "done": False},
             status_code=400,
         )
-    count = await sessions.revoke_others(db, user_id=user.id, keep_id=None)
-    client = client_of(request)
-    audit.record(
-        db,
-        "not_me",
-        now=utcnow(),
-        user=user,
-        client=client,
-        sessions_revoked=count,
-    )
     request.session.clear()
     return render(request, "account/not_me.html", {"token": "", "valid": True, "done": True})

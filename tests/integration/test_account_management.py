@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import httpx
@@ -269,6 +270,7 @@ async def test_code_sign_in_sends_a_notice_whose_link_signs_out_everything(
     mail_sink: MailSink,
     deliver,
     runtime: Runtime,
+    passkey_sign_in,
 ) -> None:
     await sign_out()
     code = await request_code("mia@example.org", "/login")
@@ -290,6 +292,25 @@ async def test_code_sign_in_sends_a_notice_whose_link_signs_out_everything(
         second_client, "/account/not-me", link.group(1), token=token.group(1)[:-2] + "xx"
     )
     assert forged.status_code == 400
+
+    assert (await passkey_sign_in(member)).status_code == 200
+    replayed = await post_form(second_client, "/account/not-me", "/login", token=token.group(1))
+    assert replayed.status_code == 400, "the link works once"
+    assert "Signed in as" in (await client.get("/account")).text
+
+
+async def test_a_not_me_link_expires_within_two_days(
+    client: httpx.AsyncClient, member, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with runtime.sessionmaker() as db:
+        user = (await db.scalars(select(User))).one()
+    made_at = time.time() - 49 * 3600
+    monkeypatch.setattr(time, "time", lambda: made_at)
+    old = runtime.notifier.not_me_token(user)
+    monkeypatch.undo()
+    page = await client.get(f"/account/not-me?token={old}")
+    assert page.status_code == 400
+    assert "not valid or has expired" in page.text
 
 
 async def test_sessions_list_and_sign_out_another_device(
