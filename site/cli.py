@@ -27,6 +27,9 @@ def _migrate() -> ModuleType:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # var/ holds the secret key, the database, certificates and mail: whatever this process
+    # creates is for the site's own user only.
+    os.umask(0o077)
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):

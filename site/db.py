@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -19,6 +20,22 @@ from sqlalchemy.ext.asyncio import (
 # new SQLite thread and file per request, which cost more than the request itself.
 POOL_SIZE = 20
 POOL_OVERFLOW = 10
+
+
+def private_sqlite_file(url: str) -> None:
+    """A SQLite database and its -wal and -shm files are readable by the site's user only,
+    in a folder only that user may enter, whatever the umask."""
+    if not url.startswith("sqlite"):
+        return
+    name = url.split("///", 1)[-1]
+    if not name or name == ":memory:":
+        return
+    file = Path(name)
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    file.touch(mode=0o600, exist_ok=True)
+    for path in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        if path.exists():
+            path.chmod(0o600)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -47,7 +64,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted or overwritten content (a sent mail's body, which held a code) is zeroed in the
+    # file instead of lingering in free space.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def forget_overwritten(engine: AsyncEngine) -> None:
+    """On SQLite, moves the write-ahead log into the database and empties it: the log still
+    holds every earlier version of a changed row (a mail body before it was erased) until
+    then. Nothing to do on PostgreSQL, whose files only the server's own user reads."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

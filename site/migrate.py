@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -11,6 +10,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from keyfob import paths
+from keyfob.db import private_sqlite_file
 
 
 def _config(connection: Connection) -> Config:
@@ -21,10 +21,7 @@ def _config(connection: Connection) -> Config:
 
 
 async def _run(url: str, action: Any, *args: Any) -> None:
-    if url.startswith("sqlite"):
-        file = url.split("///", 1)[-1]
-        if file and file != ":memory:":
-            Path(file).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(url)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

@@ -234,7 +234,8 @@ def _load_or_make_secret(path: Path) -> str:
     """Generated once and kept, so restarts keep sessions and codes valid."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
     path.write_text(secret)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from keyfob.db import forget_overwritten
 from keyfob.mail.messages import Message
 from keyfob.mail.transports import MailTransport
 from keyfob.models import OutboxMail
@@ -90,6 +91,8 @@ async def deliver_due(
             raise
         unsent.remove(mail_id)
         sent, failed = (sent + 1, failed) if delivered else (sent, failed + 1)
+    if sent or failed:
+        await forget_overwritten(maker.kw["bind"])
     return DeliveryReport(sent=sent, failed=failed)
 
 
