@@ -193,5 +193,7 @@ async def remove_recovery_factors(
             db, user=user, notifier=notifier, client=client, now=now, by=by.email
         )
     if codes:
-        await recovery.remove_codes(db, user=user, client=client, now=now, by=by.email)
+        await recovery.remove_codes(
+            db, user=user, notifier=notifier, client=client, now=now, by=by.email
+        )
     return user

@@ -31,6 +31,7 @@ KINDS = frozenset(
         "recovery_app_added",
         "recovery_app_removed",
         "recovery_codes_replaced",
+        "recovery_codes_removed",
     }
 )
 NOT_ME_VALID_SECONDS = 48 * 3600

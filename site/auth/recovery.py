@@ -202,9 +202,16 @@ async def replace_codes(
 
 
 async def remove_codes(
-    db: AsyncSession, *, user: User, client: Client, now: datetime, by: str
+    db: AsyncSession,
+    *,
+    user: User,
+    notifier: Notifier | None,
+    client: Client,
+    now: datetime,
+    by: str,
 ) -> None:
-    await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    """Staff removing a person's codes: audited, and the person is told in their language."""
+    gone = await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     audit.record(
         db,
         "recovery_codes_removed",
@@ -213,6 +220,8 @@ async def remove_codes(
         client=client,
         by=by,
     )
+    if gone.rowcount and notifier is not None:  # type: ignore[attr-defined]
+        notifier.send(db, user, "recovery_codes_removed", now=now)
 
 
 async def verify_second_factor(

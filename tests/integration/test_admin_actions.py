@@ -236,6 +236,8 @@ async def test_staff_see_and_remove_recovery_factors_but_never_the_secret_or_cod
     staff: SoftAuthenticator,
     member: SoftAuthenticator,
     runtime: Runtime,
+    deliver,
+    mail_sink: MailSink,
 ) -> None:
     import pyotp
 
@@ -245,6 +247,7 @@ async def test_staff_see_and_remove_recovery_factors_but_never_the_secret_or_cod
     user = await user_named(runtime, MEMBER)
     async with runtime.sessionmaker() as db, db.begin():
         owner = await db.get_one(type(user), user.id)
+        owner.locale = "de"
         secret = await recovery.begin_app(db, user=owner, keys=runtime.recovery_keys)
         await recovery.confirm_app(
             db,
@@ -283,3 +286,8 @@ async def test_staff_see_and_remove_recovery_factors_but_never_the_secret_or_cod
     assert not state.app and not state.codes_issued
     assert (await audited(runtime, "recovery_app_removed"))[-1]["by"] == STAFF
     assert (await audited(runtime, "recovery_codes_removed"))[-1]["by"] == STAFF
+
+    await deliver()
+    subjects = [str(m["Subject"]) for m in mail_sink.to(MEMBER)]
+    assert "Die Authenticator-App wurde aus deinem Keyfob-Konto entfernt" in subjects
+    assert "Die Wiederherstellungscodes wurden aus deinem Keyfob-Konto entfernt" in subjects
