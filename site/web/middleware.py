@@ -22,6 +22,9 @@ PERMISSIONS = (
 )
 
 
+CACHEABLE_PREFIXES = ("/static/", "/favicon")
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
@@ -41,6 +44,10 @@ class SecurityHeaders:
                 headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault("Permissions-Policy", PERMISSIONS)
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                if not scope["path"].startswith(CACHEABLE_PREFIXES):
+                    # Pages show secrets (an app's key, recovery codes, a link's token) and
+                    # are one person's: no cache, shared or the browser's, keeps a copy.
+                    headers.setdefault("Cache-Control", "no-store")
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", "max-age=63072000")
             await send(message)

@@ -123,7 +123,7 @@ async def new_codes(
     )
     runtime.mail_wake.set()
     text = "\n".join([f"{runtime.settings.site_name} — {session.user.email}", "", *codes, ""])
-    response = render(
+    return render(
         request,
         "account/recovery_codes.html",
         {
@@ -131,5 +131,3 @@ async def new_codes(
             "download": "data:text/plain;charset=utf-8," + quote(text),
         },
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -181,3 +181,19 @@ async def test_setting_lets_the_email_code_alone_recover(
     await sign_out()
     done = await recover_by_email(client, request_code)
     assert done.headers["location"] == "/account"
+
+
+async def test_every_page_that_shows_a_secret_is_never_stored(
+    client: httpx.AsyncClient, member, runtime: Runtime
+) -> None:
+    """The app's key and QR code, recovery codes, a "this wasn't me" token: no cache may
+    keep a copy. Every page of the site is no-store; static files are not."""
+    async with runtime.sessionmaker() as db:
+        user = (await db.scalars(select(User))).one()
+    link = f"/account/not-me?token={runtime.notifier.not_me_token(user)}"
+    for path in ("/account/recovery/app", "/account/recovery", "/account", link):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["cache-control"] == "no-store", path
+    static = await client.get("/static/css/site.css")
+    assert "no-store" not in static.headers.get("cache-control", "")
