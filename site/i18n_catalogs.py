@@ -164,7 +164,7 @@ def update(project: Project, *, drop_obsolete: bool = False) -> dict[str, bool]:
             catalog.update(template, update_header_comment=False, update_creation_date=True)
             _follow_plural_rules(catalog, language)
         else:
-            catalog = _read(project.pot, language)
+            catalog = _read(project.pot)  # read as the template: its empty plurals have two forms
             catalog.locale = Locale.parse(language)
             catalog.header_comment = PO_HEADER.format(language=catalog.locale.english_name)
             catalog.language_team = f"{catalog.locale.english_name} <LL@li.org>"

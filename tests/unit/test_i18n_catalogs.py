@@ -303,6 +303,20 @@ def ngettext_with(catalog: Catalog, n: int) -> str:
     return message.string[gettext.c2py(catalog.plural_expr)(n)]
 
 
+@pytest.mark.parametrize("language", ["ja", "pl", "ar"])
+def test_update_creates_a_catalog_with_the_languages_plural_forms(
+    project: Project, language: str
+) -> None:
+    """Japanese has one plural form and Polish three: the template's two must not be kept."""
+    other = Project(root=project.root, languages=(language,))
+    i18n_catalogs.write_template(other)
+    assert i18n_catalogs.update(other) == {language: True}
+    with other.po(language).open("rb") as fp:
+        catalog = read_po(fp, locale=language)
+    assert catalog.plural_forms == get_plural(language).plural_forms
+    assert catalog["Wait %(num)d second"].string == ("",) * catalog.num_plurals
+
+
 def test_check_reports_missing_template_and_catalog(project: Project) -> None:
     problems = [str(p) for p in i18n_catalogs.check(project)]
     assert f"{project.pot}:1: missing: run `keyfob i18n extract`" in problems
