@@ -104,7 +104,7 @@ class KeyfobAdmin(Admin):
     async def error_page(self, request: Request, exc: Exception) -> Response:
         """A 4xx page in the back office's look, with a way on when there is one."""
         if isinstance(exc, ConfirmFirst):
-            return RedirectResponse(exc.headers["Location"], status_code=303)
+            return RedirectResponse(exc.location, status_code=303)
         if isinstance(exc, KeyfobError):
             status, message = exc.status, exc.text()
         elif isinstance(exc, HTTPException):

@@ -63,6 +63,7 @@ class ConfirmFirst(HTTPException):
 
     def __init__(self, location: str) -> None:
         super().__init__(303, headers={"Location": location})
+        self.location = location
 
 
 def require_recent_passkey(request: Request, *, within: timedelta, back: str) -> None:
