@@ -31,8 +31,18 @@ EXPECT = passkeys.Expectation(origin=SITE, rp_id="localhost")
 
 @pytest.fixture
 async def maker(fresh_db_url) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on one real database, each on its own connection, as two workers would have."""
+    """Sessions on one real database."""
     engine = make_engine(fresh_db_url())
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def other_worker(
+    maker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the same database through an engine of their own, as a second worker has."""
+    engine = make_engine(maker.kw["bind"].url.render_as_string(hide_password=False))
     yield make_sessionmaker(engine)
     await engine.dispose()
 
@@ -41,7 +51,7 @@ async def maker(fresh_db_url) -> AsyncIterator[async_sessionmaker[AsyncSession]]
 
 
 async def test_one_app_code_raced_through_two_sessions_is_accepted_once(
-    maker: async_sessionmaker[AsyncSession],
+    maker: async_sessionmaker[AsyncSession], other_worker: async_sessionmaker[AsyncSession]
 ) -> None:
     async with maker() as db, db.begin():
         user = User(email="race@example.org")
@@ -62,7 +72,7 @@ async def test_one_app_code_raced_through_two_sessions_is_accepted_once(
     later = datetime.fromtimestamp((last_step + 2) * recovery.STEP_SECONDS, UTC)
     code = pyotp.TOTP(secret).at(later)
 
-    async with maker() as first, maker() as second:
+    async with maker() as first, other_worker() as second:
         for db in (first, second):  # both workers have read the row before either writes
             assert (await db.get_one(AuthenticatorApp, app_id)).last_step == last_step
 
