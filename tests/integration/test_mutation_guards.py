@@ -40,6 +40,7 @@ from keyfob.models import (
 )
 from keyfob.web.runtime import Runtime
 from tests.conftest import SECRET, SITE, csrf_from
+from tests.integration.test_admin_support import sign_in_elsewhere
 from tests.mailsink import MailSink, code_in
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
@@ -70,17 +71,6 @@ async def emailed_code(
     assert response.status_code == 303, response.text
     await deliver()
     return code_in(sink.wait_for(email, count=before + 1))
-
-
-async def sign_in_by_passkey(
-    client: httpx.AsyncClient, authenticator: SoftAuthenticator
-) -> httpx.Response:
-    token = await csrf_from(client, "/login")
-    options = await client.post("/login/passkey/options", headers={"X-CSRFToken": token}, json={})
-    assertion = authenticator.get(options.json(), origin=SITE)
-    return await client.post(
-        "/login/passkey/verify", headers={"X-CSRFToken": token}, json=assertion
-    )
 
 
 async def signed_in(client: httpx.AsyncClient) -> bool:
@@ -212,7 +202,7 @@ async def test_every_state_changing_route_wants_the_csrf_token_from_a_fresh_pass
     runtime: Runtime,
 ) -> None:
     authenticator = await member("full@example.org", sign_up, add_passkey, sign_out)
-    assert (await sign_in_by_passkey(second_client, authenticator)).status_code == 200
+    assert (await sign_in_elsewhere(second_client, authenticator)).status_code == 200
     assert (await passkey_sign_in(authenticator)).status_code == 200
     async with runtime.sessionmaker() as db:
         mine, other = await db.scalars(select(SignInSession).order_by(SignInSession.id.desc()))
