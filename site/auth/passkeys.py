@@ -26,6 +26,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
@@ -250,8 +251,47 @@ async def finish_authentication(
     user_agent: str = "",
 ) -> SignedIn:
     """Raises ChallengeExpired, UnknownCredential, PasskeyRejected, SignCountRegressed or
-    MalformedRequest. A regressed counter is audited (the caller commits on KeyfobError)."""
-    challenge = await consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
+    MalformedRequest. A regressed counter is audited (the caller commits on KeyfobError).
+
+    The challenge is read, the assertion checked, and only then is the challenge consumed
+    (deleted in the statement that proves it was still there) with every other write after
+    it: on SQLite the one write lock is held for those writes alone, not through the
+    signature check. A failed check consumes the challenge too, so it is used exactly once."""
+    challenge = await _live_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
+    try:
+        passkey, owner, verified = await _check_assertion(
+            db, challenge, credential, expect, now=now, ip=ip, user_agent=user_agent
+        )
+    except Exception:
+        await db.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge.id))
+        raise
+    await consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
+    passkey.sign_count = verified.new_sign_count
+    passkey.backed_up = verified.credential_backed_up
+    passkey.last_used_at = now
+    return SignedIn(user=owner, passkey=passkey, synced=verified.credential_backed_up)
+
+
+async def _live_challenge(
+    db: AsyncSession, *, challenge_id: str | None, purpose: str, now: datetime
+) -> WebAuthnChallenge:
+    """Read only: whether it is still usable is decided when it is consumed."""
+    row = await db.get(WebAuthnChallenge, challenge_id) if challenge_id else None
+    if row is None or row.purpose != purpose or row.expires_at <= now:
+        raise ChallengeExpired
+    return row
+
+
+async def _check_assertion(
+    db: AsyncSession,
+    challenge: WebAuthnChallenge,
+    credential: dict[str, Any],
+    expect: Expectation,
+    *,
+    now: datetime,
+    ip: str,
+    user_agent: str,
+) -> tuple[Passkey, User, VerifiedAuthentication]:
     with map_errors():
         raw_id = base64url_to_bytes(str(credential["rawId"]))
         handle = credential["response"].get("userHandle")
@@ -299,10 +339,7 @@ async def finish_authentication(
                 raise SignCountRegressed from exc
             raise
         _refuse_cross_origin(credential)
-    passkey.sign_count = verified.new_sign_count
-    passkey.backed_up = verified.credential_backed_up
-    passkey.last_used_at = now
-    return SignedIn(user=owner, passkey=passkey, synced=verified.credential_backed_up)
+    return passkey, owner, verified
 
 
 def _refuse_cross_origin(credential: dict[str, Any]) -> None:
