@@ -262,6 +262,15 @@ MUTANTS: tuple[Mutant, ...] = (
         (UNIT_CHALLENGES, REFUSALS),
     ),
     Mutant(
+        "passkey-challenge-kept-on-failure",
+        "site/auth/passkeys.py",
+        "        await db.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.id == "
+        "challenge.id))\n        raise\n",
+        "        raise\n",
+        "a refused sign-in leaves its challenge usable",
+        (REFUSALS,),
+    ),
+    Mutant(
         "passkey-cross-origin",
         "site/auth/passkeys.py",
         "        _refuse_cross_origin(credential)\n    passkey.sign_count",

@@ -145,6 +145,28 @@ async def test_challenge_is_single_use_even_when_an_old_cookie_is_replayed(
     assert body["error"] == "challenge_expired"
 
 
+async def test_a_refused_assertion_spends_its_challenge(
+    client: httpx.AsyncClient, enrolled: SoftAuthenticator, runtime: Runtime
+) -> None:
+    """The challenge is consumed after the check, so a failed check must consume it too: a
+    right answer to the same challenge afterwards is refused."""
+    token = await csrf_from(client, "/login")
+    options = (await client.post("/login/passkey/options", headers={"X-CSRFToken": token})).json()
+    saved_cookies = dict(client.cookies)
+    wrong = enrolled.get(options, origin="https://evil.example")
+    refused(await client.post("/login/passkey/verify", headers={"X-CSRFToken": token}, json=wrong))
+    async with runtime.sessionmaker() as db:
+        assert (await db.scalars(select(WebAuthnChallenge))).all() == []
+    client.cookies.clear()
+    client.cookies.update(saved_cookies)
+    right = enrolled.get(options, origin=SITE)
+    body = refused(
+        await client.post("/login/passkey/verify", headers={"X-CSRFToken": token}, json=right)
+    )
+    assert body["error"] == "challenge_expired"
+    await assert_signed_out(client)
+
+
 async def test_expired_challenge_is_refused(
     client: httpx.AsyncClient, enrolled: SoftAuthenticator, runtime: Runtime
 ) -> None:
