@@ -273,8 +273,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "passkey-cross-origin",
         "site/auth/passkeys.py",
-        "        _refuse_cross_origin(credential)\n    passkey.sign_count",
-        "    passkey.sign_count",
+        "        _refuse_cross_origin(credential)\n    return passkey, owner, verified",
+        "    return passkey, owner, verified",
         "a sign-in from a page embedding ours (crossOrigin, topOrigin) is accepted",
         (GUARDS, REFUSALS),
     ),
