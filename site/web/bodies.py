@@ -37,11 +37,10 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 async def read_form(request: Request) -> FormData:
     """The submitted form; an empty one for a request with no body and no content type."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     try:
-        if not media_type and not await request.body():
+        if not _media_type(request) and not await request.body():
             return FormData()
-        if media_type not in FORM_TYPES:
+        if not is_form(request):
             raise MalformedRequest
         form = await request.form()
         for _, value in form.multi_items():
@@ -55,5 +54,8 @@ async def read_form(request: Request) -> FormData:
 
 
 def is_form(request: Request) -> bool:
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    return media_type in FORM_TYPES
+    return _media_type(request) in FORM_TYPES
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
