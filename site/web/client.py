@@ -13,6 +13,15 @@ from collections.abc import Sequence
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def host_name(host_header: str) -> str:
+    """The name in a Host header, without its port: `[::1]:8000` -> `[::1]`, `Example.org` ->
+    `example.org`."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
 def resolve_client_ip(peer: str, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str:
     if not trusted or not _is_trusted(peer, trusted) or not forwarded_for:
         return peer

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from keyfob.web.client import host_name
 from keyfob.web.deps import CurrentSettings
 from keyfob.web.rendering import render
 
@@ -28,8 +29,7 @@ def _from_this_machine(request: Request) -> bool:
         loopback_peer = ipaddress.ip_address(peer).is_loopback
     except ValueError:
         return False
-    host = request.headers.get("host", "").lower()
-    name = host[: host.rindex("]") + 1] if host.startswith("[") else host.partition(":")[0]
+    name = host_name(request.headers.get("host", ""))
     return loopback_peer and (name in LOOPBACK_NAMES or name.endswith(".localhost"))
 
 

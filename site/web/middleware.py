@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyfob import i18n
 from keyfob.errors import BodyTooLarge
+from keyfob.web.client import host_name
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -117,7 +118,7 @@ class LoopbackAlias:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] != "/healthz":
-            host = Headers(scope=scope).get("host", "").rpartition(":")[0]
+            host = host_name(Headers(scope=scope).get("host", ""))
             if host in self.aliases and scope["method"] in {"GET", "HEAD"}:
                 query = scope.get("query_string", b"").decode("latin-1")
                 target = self.origin + scope["path"] + (f"?{query}" if query else "")

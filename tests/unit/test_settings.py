@@ -69,13 +69,14 @@ def test_a_misspelt_variable_is_found() -> None:
     assert unknown_variables(names) == ["KEYFOB_SESION_IDLE_DAYS"]
 
 
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "http://127.0.0.1"])
 async def test_a_local_site_opened_by_its_loopback_address_is_sent_to_its_name(
-    tmp_path: Path,
+    tmp_path: Path, base_url: str
 ) -> None:
     settings = make(tmp_path)
     app = create_app(settings, send_mail=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         page = await client.get("/register?next=/account")
         health = await client.get("/healthz")
     await app.state.runtime.engine.dispose()
