@@ -197,12 +197,16 @@ class Settings(BaseSettings):
 
 
 def from_environment() -> Settings:
-    """The settings of the environment and ./.env, refusing a KEYFOB_* name that is no setting."""
+    """The settings of the environment and ./.env, refusing a KEYFOB_* name that is no setting.
+    var/ (secret key, database, certificates, mail) is made, or tightened, for the site's user
+    alone: an install from before umask 077 keeps no 0755 folder."""
     from dotenv import dotenv_values
 
     if unknown := unknown_variables([*os.environ, *dotenv_values(".env")]):
         raise ValueError(f"{', '.join(unknown)}: no such setting (see the README's Configuration)")
-    return Settings()
+    settings = Settings()
+    _private_folder(settings.var_dir)
+    return settings
 
 
 def unknown_variables(names: Iterable[str]) -> list[str]:
@@ -230,12 +234,16 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _private_folder(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _load_or_make_secret(path: Path) -> str:
     """Generated once and kept, so restarts keep sessions and codes valid."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
+    _private_folder(path.parent)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
     path.write_text(secret)

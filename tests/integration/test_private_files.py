@@ -44,6 +44,21 @@ def test_a_new_site_keeps_its_files_private_under_a_loose_umask(tmp_path: Path) 
             assert mode(sibling) == 0o600
 
 
+def test_an_existing_loose_install_is_tightened(tmp_path: Path) -> None:
+    """A var/ made before umask 077 (0755, database 0644) is for the site's user alone after
+    the next command."""
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFOB_")}
+    env["KEYFOB_VAR_DIR"] = str(var)
+    keyfob = Path(sys.executable).with_name("keyfob")
+    subprocess.run([str(keyfob), "db", "upgrade"], cwd=tmp_path, env=env, check=True)
+    var.chmod(0o755)
+    (var / "keyfob.sqlite3").chmod(0o644)
+    subprocess.run([str(keyfob), "db", "upgrade"], cwd=tmp_path, env=env, check=True)
+    assert mode(var) == 0o700
+    assert mode(var / "keyfob.sqlite3") == 0o600
+
+
 def database_bytes(settings: Settings) -> bytes:
     file = Path(settings.database_url.split("///", 1)[1])
     wal = file.with_name(file.name + "-wal")
