@@ -84,6 +84,20 @@ def line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+def merged(project: Project, language: str) -> Path:
+    """`language`'s catalog, freshly extracted and merged, untranslated."""
+    one = Project(root=project.root, languages=(language,))
+    i18n_catalogs.write_template(one)
+    i18n_catalogs.update(one)
+    return one.po(language)
+
+
+def with_plural_rule(text: str, nplurals: int, rule: str) -> str:
+    """A catalog's text as an older Babel would have written its Plural-Forms header."""
+    start, end = text.index('"Plural-Forms:'), text.index('"MIME-Version')
+    return text[:start] + f'"Plural-Forms: nplurals={nplurals}; plural={rule};\\n"\n' + text[end:]
+
+
 def ready(project: Project) -> Path:
     """Extracted, merged and fully translated into German: check has nothing to say."""
     i18n_catalogs.write_template(project)
@@ -204,13 +218,8 @@ def test_check_reports_wrong_plural_counts(project: Project) -> None:
 
 def test_check_reports_an_arabic_catalog_with_two_plural_forms(project: Project) -> None:
     arabic = Project(root=project.root, languages=("ar",))
-    i18n_catalogs.write_template(arabic)
-    i18n_catalogs.update(arabic)
-    po = arabic.po("ar")
-    text = po.read_text()
-    start = text.index('"Plural-Forms:')
-    end = text.index('"MIME-Version')
-    po.write_text(text[:start] + '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"\n' + text[end:])
+    po = merged(project, "ar")
+    po.write_text(with_plural_rule(po.read_text(), 2, "(n != 1)"))
     problems = [str(p) for p in i18n_catalogs.check(arabic)]
     header = line_of(po, 'msgid ""')
     assert f"{po}:{header}: Plural-Forms has nplurals=2, needs 6" in problems
@@ -234,13 +243,8 @@ def test_update_follows_new_plural_rules_and_flags_the_new_form(project: Project
     """French gained CLDR's "many" category (1 000 000 de secondes): a catalog written for
     two forms gets three, its old forms where their numbers now land, the new one marked."""
     french = Project(root=project.root, languages=("fr",))
-    i18n_catalogs.write_template(french)
-    i18n_catalogs.update(french)
-    po = french.po("fr")
-    text = po.read_text()
-    start, end = text.index('"Plural-Forms:'), text.index('"MIME-Version')
-    text = text[:start] + '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n' + text[end:]
-    text = text.replace(
+    po = merged(project, "fr")
+    text = with_plural_rule(po.read_text(), 2, "(n > 1)").replace(
         'msgstr[0] ""\nmsgstr[1] ""\nmsgstr[2] ""',
         'msgstr[0] "Attendez %(num)d seconde"\nmsgstr[1] "Attendez %(num)d secondes"',
     )
@@ -273,16 +277,12 @@ def test_update_moves_forms_when_a_rule_reorders_them(project: Project) -> None:
     """Arabic's CLDR rule swapped the places of 11..99 and 100..102: each form moves with its
     numbers, and nothing needs a translator since no category is new."""
     arabic = Project(root=project.root, languages=("ar",))
-    i18n_catalogs.write_template(arabic)
-    i18n_catalogs.update(arabic)
-    po = arabic.po("ar")
-    text = po.read_text()
-    start, end = text.index('"Plural-Forms:'), text.index('"MIME-Version')
+    po = merged(project, "ar")
     old_rule = (
         "(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : "
         "n%100>=0 && n%100<=2 ? 4 : 5)"
     )
-    text = text[:start] + f'"Plural-Forms: nplurals=6; plural={old_rule};\\n"\n' + text[end:]
+    text = with_plural_rule(po.read_text(), 6, old_rule)
     forms = "\n".join(f'msgstr[{i}] "form {i} %(num)d"' for i in range(6))
     po.write_text(text.replace("\n".join(f'msgstr[{i}] ""' for i in range(6)), forms))
 
