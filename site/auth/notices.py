@@ -109,7 +109,7 @@ async def use_not_me_link(
     spent = await db.scalar(
         select(AuditEvent.id)
         .where(AuditEvent.user_id == user.id, AuditEvent.kind == "not_me")
-        .where(AuditEvent.at >= named.issued_at.replace(microsecond=0))
+        .where(AuditEvent.at >= named.issued_at)
         .limit(1)
     )
     if spent is not None:
