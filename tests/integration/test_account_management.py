@@ -184,9 +184,15 @@ async def test_removing_a_passkey_signs_out_the_other_browsers_it_signed_in(
 
 
 async def test_confirming_with_a_code_also_makes_the_session_recent(
-    client: httpx.AsyncClient, member, runtime: Runtime, deliver, mail_sink: MailSink
+    client: httpx.AsyncClient,
+    member,
+    runtime: Runtime,
+    deliver,
+    mail_sink: MailSink,
+    app_and_runtime: tuple[object, Runtime],
 ) -> None:
     await age_sessions(runtime, 6)
+    before = httpx.Cookies(client.cookies)
     sent = await post_form(
         client,
         "/account/confirm/code",
@@ -201,6 +207,9 @@ async def test_confirming_with_a_code_also_makes_the_session_recent(
     )
     assert done.status_code == 303 and done.headers["location"] == "/account/delete"
     assert (await client.get("/account/delete")).status_code == 200
+    transport = httpx.ASGITransport(app=app_and_runtime[0])  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=SITE, cookies=before) as old:
+        assert (await old.get("/account")).status_code == 303, "the cookie from before is dead"
 
 
 async def test_another_persons_passkey_does_not_confirm(
