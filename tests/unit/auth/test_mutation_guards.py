@@ -13,19 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from keyfob.auth import passkeys, recovery
-from keyfob.auth.client import Client
-from keyfob.auth.notices import Notifier
-from keyfob.auth.sealing import Sealer
 from keyfob.db import make_engine, make_sessionmaker
 from keyfob.errors import ChallengeExpired, CodeRejected
 from keyfob.models import AuthenticatorApp, Passkey, User, utcnow
 from tests.conftest import SITE
 from tests.softauthn import SoftAuthenticator
+from tests.unit.auth.test_recovery import KEYS, with_app
 
-KEYS = recovery.RecoveryKeys(
-    sealer=Sealer("k" * 40, purpose=b"totp"), digest_key=b"d" * 32, issuer="Keyfob"
-)
-QUIET = Notifier(mail=None, enabled=frozenset(), secret_key="k" * 40)  # type: ignore[arg-type]
 EXPECT = passkeys.Expectation(origin=SITE, rp_id="localhost")
 
 
@@ -54,19 +48,7 @@ async def test_one_app_code_raced_through_two_sessions_is_accepted_once(
     maker: async_sessionmaker[AsyncSession], other_worker: async_sessionmaker[AsyncSession]
 ) -> None:
     async with maker() as db, db.begin():
-        user = User(email="race@example.org")
-        db.add(user)
-        await db.flush()
-        secret = await recovery.begin_app(db, user=user, keys=KEYS)
-        await recovery.confirm_app(
-            db,
-            user=user,
-            code=pyotp.TOTP(secret).now(),
-            keys=KEYS,
-            notifier=QUIET,
-            client=Client(),
-            now=utcnow(),
-        )
+        user, secret = await with_app(db, "race@example.org")
         app = (await db.scalars(select(AuthenticatorApp))).one()
         user_id, app_id, last_step = user.id, app.id, app.last_step
     later = datetime.fromtimestamp((last_step + 2) * recovery.STEP_SECONDS, UTC)

@@ -85,12 +85,12 @@ def test_sealed_secret_round_trips_and_is_not_the_secret() -> None:
         KEYS.sealer.unseal(sealed[:-1] + bytes([sealed[-1] ^ 1]))
 
 
-async def enrolled(db: AsyncSession) -> tuple[User, list[str]]:
-    user = User(email="ann@example.org")
+async def with_app(db: AsyncSession, email: str = "ann@example.org") -> tuple[User, str]:
+    """A new account with an authenticator app turned on; returns it and the app's secret."""
+    user = User(email=email)
     db.add(user)
     await db.flush()
     secret = await recovery.begin_app(db, user=user, keys=KEYS)
-    now = datetime.now(UTC)
     await recovery.confirm_app(
         db,
         user=user,
@@ -98,10 +98,16 @@ async def enrolled(db: AsyncSession) -> tuple[User, list[str]]:
         keys=KEYS,
         notifier=QUIET,
         client=Client(),
-        now=now,
+        now=datetime.now(UTC),
     )
+    return user, secret
+
+
+async def enrolled(db: AsyncSession) -> tuple[User, list[str]]:
+    """An account with an app and a set of recovery codes; returns it and the codes."""
+    user, _ = await with_app(db)
     codes = await recovery.replace_codes(
-        db, user=user, keys=KEYS, notifier=QUIET, client=Client(), now=now
+        db, user=user, keys=KEYS, notifier=QUIET, client=Client(), now=datetime.now(UTC)
     )
     return user, codes
 
