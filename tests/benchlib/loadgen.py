@@ -13,6 +13,8 @@ Scenarios (`spec["scenario"]`):
   the account's software passkey, POST /login/passkey/verify. Each connection loads /login
   once beforehand for its CSRF token and cookie, and starts every sign-in from that cookie,
   as a browser tab that stays on /login would.
+- `journey`: the sign-in as a user makes it, from a fresh browser each time: GET /login,
+  options, verify, then GET /account with the session cookie verify set.
 - `register`: POST /register with a new address each time (the Send code form).
 - `mixed`: the load test's blend (see `tests/load.py`), driven by `weights`.
 """
@@ -222,8 +224,8 @@ def load_credential(account: dict[str, Any]) -> SoftCredential:
     )
 
 
-async def sign_in(client: Client, cred: SoftCredential, auth: SoftAuthenticator) -> bool:
-    """One passkey sign-in from the /login page state: options, then verify."""
+async def sign_in(client: Client, cred: SoftCredential, auth: SoftAuthenticator) -> Reply | None:
+    """One passkey sign-in from the /login page state: options, then verify's reply."""
     state = client.spec["_state"]
     cookie, token = state
     common = (("Cookie", cookie), ("X-CSRFToken", token), ("Origin", client.origin))
@@ -232,7 +234,7 @@ async def sign_in(client: Client, cred: SoftCredential, auth: SoftAuthenticator)
         "options", "POST", "/login/passkey/options", expect=(200,), body=b"{}", headers=json_headers
     )
     if options is None:
-        return False
+        return None
     session = "; ".join(f"{k}={v}" for k, v in options.cookies.items())
     assertion = auth.get(json.loads(options.body), origin=client.origin, credential=cred)
     verified = await client.call(
@@ -248,7 +250,23 @@ async def sign_in(client: Client, cred: SoftCredential, auth: SoftAuthenticator)
             ("Content-Type", "application/json"),
         ),
     )
-    return verified is not None
+    return verified
+
+
+async def journey(client: Client, cred: SoftCredential, auth: SoftAuthenticator) -> bool:
+    """A fresh browser: GET /login, the passkey sign-in, then the account page."""
+    state = await client.fresh_page("/login")
+    if state is None:
+        return False
+    client.spec["_state"] = state
+    verified = await sign_in(client, cred, auth)
+    if verified is None:
+        return False
+    cookie = "; ".join(f"{k}={v}" for k, v in verified.cookies.items())
+    page = await client.call(
+        "account", "GET", "/account", expect=(200,), headers=(("Cookie", cookie),)
+    )
+    return page is not None
 
 
 async def send_code(client: Client, address: str, path: str = "/register") -> bool:
@@ -306,6 +324,10 @@ async def drive(index: int, spec: dict[str, Any], stats: Stats, result: dict[str
         elif scenario == "signin":
             assert cred is not None
             if await sign_in(client, cred, auth) and stats.in_window(time.perf_counter()):
+                stats.units += 1
+        elif scenario == "journey":
+            assert cred is not None
+            if await journey(client, cred, auth) and stats.in_window(time.perf_counter()):
                 stats.units += 1
         elif scenario == "register":
             await send_code(client, f"{spec['tag']}-{index}-{n}@example.org")
