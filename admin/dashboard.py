@@ -10,7 +10,7 @@ from babel.numbers import format_percent
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.i18n import current_locale
+from keyfob.i18n import babel_locale, current_locale
 from keyfob.models import AuditEvent, OutboxMail, Passkey, User
 
 RECENT = timedelta(hours=24)
@@ -33,7 +33,7 @@ class Dashboard:
         """A share in the reader's number format ("42 %" in French); a dash for 0 of 0."""
         if whole == 0:
             return "—"
-        return format_percent(part / whole, locale=current_locale())
+        return format_percent(part / whole, locale=babel_locale(current_locale()))
 
 
 async def gather(db: AsyncSession, *, now: datetime) -> Dashboard:

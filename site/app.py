@@ -52,7 +52,7 @@ def make_transport(settings: Settings) -> MailTransport:
 def build_runtime(settings: Settings) -> Runtime:
     engine = db.make_engine(settings.database_url)
     env = make_environment(paths.TEMPLATES)
-    catalogs = i18n.Catalogs(paths.LOCALE)
+    catalogs = i18n.Catalogs(paths.LOCALE, pseudo=settings.is_local)
     mail = MailRenderer(
         env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
     )

@@ -58,7 +58,10 @@ class Project:
     else the folders of those names under `root`."""
 
     root: Path = paths.ROOT
-    languages: tuple[str, ...] = tuple(c for c in i18n.LOCALES if c != i18n.DEFAULT_LOCALE)
+    languages: tuple[str, ...] = tuple(
+        i18n.folder(tag) for tag in i18n.LOCALES if tag != i18n.DEFAULT_LOCALE
+    )
+    """Catalog folders under locale/, in gettext's form (`pt_BR` for the site's `pt-BR`)."""
     sources: Mapping[str, Path] | None = None
 
     @property

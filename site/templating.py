@@ -31,4 +31,4 @@ def make_environment(templates: Path) -> Environment:
 def _format_datetime(value: datetime | None, format: str = "medium") -> str:
     if value is None:
         return ""
-    return format_datetime(value, format=format, locale=i18n.current_locale())
+    return format_datetime(value, format=format, locale=i18n.babel_locale(i18n.current_locale()))

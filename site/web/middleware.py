@@ -135,7 +135,10 @@ class LoopbackAlias:
 
 
 class Language:
-    """Picks the language once per request: the `lang` cookie, then Accept-Language."""
+    """Picks the language once per request: the `lang` cookie, then Accept-Language.
+
+    Where the catalogs offer the pseudo-locale (a site on this machine), `?lang=en-XA` also
+    shows that one page in it, for a screenshot without touching the cookie."""
 
     def __init__(self, app: ASGIApp, *, catalogs: i18n.Catalogs) -> None:
         self.app = app
@@ -150,9 +153,12 @@ class Language:
             except CookieError:
                 cookie = SimpleCookie()
             chosen = cookie.get(i18n.LANG_COOKIE)
-            locale = i18n.negotiate(
-                chosen.value if chosen else None, headers.get("accept-language")
-            )
+            pseudo = self.catalogs.pseudo
+            asked = chosen.value if chosen else None
+            query = scope.get("query_string", b"").decode("latin-1").split("&")
+            if pseudo and f"lang={i18n.PSEUDO_LOCALE}" in query:
+                asked = i18n.PSEUDO_LOCALE
+            locale = i18n.negotiate(asked, headers.get("accept-language"), pseudo=pseudo)
             scope.setdefault("state", {})["locale"] = locale
             i18n.set_active(locale, self.catalogs)
         await self.app(scope, receive, send)

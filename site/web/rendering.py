@@ -17,7 +17,14 @@ LANGUAGE_NAMES = {
     "fr": "Français",
     "es": "Español",
     "ar": "العربية",
+    "ja": "日本語",
+    "zh-Hans": "简体中文",
+    "pt-BR": "Português (Brasil)",
+    "pl": "Polski",
+    "he": "עברית",
 }
+"""The language menu: each offered language (i18n.LOCALES, never the pseudo-locale) by its
+BCP 47 tag, named in itself so that a reader finds their own among scripts they cannot read."""
 
 
 def render(
