@@ -1,4 +1,4 @@
-"""The translators' workflow over locale/: extract, update, compile and check, with Babel's API.
+"""The translators' workflow over locale/ with Babel's API: extract, update, compile, check, stats.
 
 Every step is repeatable: running it again on unchanged code and catalogs writes nothing, so a
 diff in locale/ always means a string or a translation changed. `check` is what CI runs; it
@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import gettext
 import io
+import math
 import os
 import re
 import sys
@@ -286,6 +287,48 @@ def _check_catalog(path: Path, language: str, template: Catalog) -> Iterator[Pro
         )
 
 
+@dataclass(frozen=True)
+class Completeness:
+    """How far one language's catalog is, counted in messages of messages.pot."""
+
+    language: str
+    total: int
+    translated: int
+    fuzzy: int
+
+    @property
+    def missing(self) -> int:
+        """Untranslated, or not in the catalog at all."""
+        return self.total - self.translated - self.fuzzy
+
+    @property
+    def percent(self) -> float:
+        """Rounded down, so that 100 % means done."""
+        return math.floor(1000 * self.translated / self.total) / 10 if self.total else 100.0
+
+
+def completeness(project: Project) -> list[Completeness]:
+    """Each language's progress against messages.pot, for translators (`check` is the gate:
+    it also reads placeholders, obsolete entries and headers)."""
+    if not project.pot.exists():
+        raise ValueError(f"{_show(project.pot)} is missing: run `keyfob i18n extract` first")
+    expected = _keys(_read(project.pot))
+    found = []
+    for language in project.languages:
+        translated = fuzzy = 0
+        if project.po(language).exists():
+            catalog, _ = _read_leniently(project.po(language), language)
+            for message in _messages(catalog):
+                if _key(message) not in expected:
+                    continue
+                if message.fuzzy:
+                    fuzzy += 1
+                elif all(_texts(message.string)):
+                    translated += 1
+        found.append(Completeness(language, len(expected), translated, fuzzy))
+    return found
+
+
 def _read_leniently(path: Path, language: str) -> tuple[Catalog, list[Problem]]:
     """Reads on past what Babel finds invalid, turning its printed warnings into problems."""
     printed = io.StringIO()
@@ -437,6 +480,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     command("compile", "write messages.mo next to each messages.po", _compile)
     command("check", "fail, naming file and line, on anything a translator must fix", _check)
+    command("stats", "print how complete each language's catalog is", _stats)
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -471,4 +515,17 @@ def _check(args: argparse.Namespace) -> int:
         print(f"keyfob i18n check: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"keyfob i18n check: {', '.join(project.languages)} complete, messages.pot current")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    """A table of the catalogs; it reports progress and never fails on it."""
+    project = Project()
+    rows = completeness(project)
+    total = rows[0].total if rows else 0
+    print(f"{_show(project.pot)}: {total} messages to translate")
+    print(f"{'language':<10} {'translated':>12} {'fuzzy':>6} {'missing':>8} {'complete':>9}")
+    for row in rows:
+        done = f"{row.translated}/{row.total}"
+        print(f"{row.language:<10} {done:>12} {row.fuzzy:>6} {row.missing:>8} {row.percent:>8.1f}%")
     return 0

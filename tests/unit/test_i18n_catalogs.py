@@ -14,7 +14,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
-from keyfob import cli, i18n_catalogs, paths
+from keyfob import cli, i18n, i18n_catalogs, paths
 from keyfob.i18n_catalogs import Project
 
 SOURCE = '''"""A module with strings."""
@@ -348,3 +348,53 @@ def test_the_four_commands_run_in_order(
     assert run("extract") == 0 and run("update") == 0
     out = capsys.readouterr().out
     assert out.count("(unchanged)") == 1 and out.count(": unchanged") == 1
+
+
+def test_stats_counts_translated_fuzzy_and_missing_messages(project: Project) -> None:
+    po = ready(project)
+    text = po.read_text()
+    text = text.replace('msgid "Sign in"', '#, fuzzy\nmsgid "Sign in"')
+    text = text.replace('msgstr "Willkommen"', 'msgstr ""')
+    po.write_text(text)
+    both = Project(root=project.root, languages=("de", "pl"))  # no Polish catalog yet
+
+    german, polish = i18n_catalogs.completeness(both)
+
+    total = len(GERMAN)
+    assert (german.language, german.total) == ("de", total)
+    assert (german.translated, german.fuzzy, german.missing) == (total - 2, 1, 1)
+    assert german.percent == int(1000 * (total - 2) / total) / 10
+    assert (polish.translated, polish.fuzzy, polish.missing, polish.percent) == (0, 0, total, 0)
+
+
+def test_stats_prints_each_language_and_never_fails_on_progress(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    i18n_catalogs.write_template(project)
+    i18n_catalogs.update(project)
+    translate(project.po("de"), {"Welcome": "Willkommen", "Sign in": "Anmelden"})
+    monkeypatch.setattr(i18n_catalogs, "Project", functools.partial(Project, project.root, ("de",)))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["i18n", "stats"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    total = len(GERMAN)
+    row = re.search(r"^de\s+(\d+)/(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)%$", out, re.MULTILINE)
+    assert row is not None, out
+    assert row.groups() == ("2", str(total), "0", str(total - 2), f"{int(200 / total * 10) / 10}")
+
+
+def test_stats_of_the_projects_own_catalogs_are_complete() -> None:
+    rows = i18n_catalogs.completeness(Project())
+    assert [row.language for row in rows] == [i18n.folder(tag) for tag in i18n.LOCALES[1:]]
+    assert all(row.percent == 100.0 and row.missing == 0 for row in rows), rows
+
+
+def test_the_projects_catalogs_carry_babels_plural_forms() -> None:
+    """The header gettext reads is exactly CLDR's rule as Babel gives it (Polish: three forms,
+    CLDR's fourth, "other", is for fractions, which gettext's whole n never reaches)."""
+    for language in Project().languages:
+        with Project().po(language).open("rb") as fp:
+            catalog = read_po(fp, locale=language)
+        assert catalog.plural_forms == get_plural(language).plural_forms, language
+    assert get_plural("pl").num_plurals == 3
