@@ -1,13 +1,15 @@
-"""Every language of the contract in a real Chromium (issue 6).
+"""Every language of the contract in a real Chromium (issues 6 and 18).
 
-For each locale the language is chosen with the footer's language menu (which sets the `lang`
-cookie and comes back to the page). A sign-up then goes through in it, driven by form fields
-rather than English labels: /register, the mailed code (its subject translated), /code, the
-page asking for a passkey. Separately, /account/passkeys with a passkey listed, after choosing
-the language on that page. Every page must say which language it is in (`<html lang>`, and
-`dir="rtl"` for Arabic), show none of a few English labels, and not overflow sideways.
+For each of the first five locales the language is chosen with the footer's language menu
+(which sets the `lang` cookie and comes back to the page). A sign-up then goes through in it,
+driven by form fields rather than English labels: /register, the mailed code (its subject
+translated), /code, the page asking for a passkey. Separately, /account/passkeys with a passkey
+listed, after choosing the language on that page. Then all ten languages in one browser
+context, switching the cookie: /register and /login signed out, /account signed in. Every page
+must say which language it is in (`<html lang>` with the BCP 47 tag, and `dir="rtl"` for
+Arabic and Hebrew), show none of a few English labels, and not overflow sideways.
 
-Full-page screenshots: tests/artifacts/screenshots/lang-<code>-{register,code,passkeys}.png.
+Full-page screenshots: tests/artifacts/screenshots/lang-<code>-<page>.png.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import expect
 
+from keyfob import i18n
+from keyfob.web.rendering import LANGUAGE_NAMES
 from tests.e2e.conftest import SCREENSHOTS
 
 if TYPE_CHECKING:
@@ -25,10 +29,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 LANGUAGES = ["en", "de", "fr", "es", "ar"]
-RTL = {"ar"}
+RTL = {"ar", "he"}
 # English labels that a translated page must not show; the first is on the page in English.
 ENGLISH = {
     "register": ["Send code", "Create an account", "Already have an account?"],
+    "login": ["Sign in with a passkey", "Lost your passkey?", "Email me a code", "New here?"],
+    "account": ["Your account", "Signed-in devices", "Change email address", "Delete account"],
     "code": ["Check your email", "Verify"],
     "passkeys": ["Add a passkey", "Your passkeys", "Rename", "Back to your account"],
 }
@@ -152,4 +158,35 @@ def test_passkeys_page_in_each_language(tab: Tab, fresh_email: str, lang: str) -
     expect_language(tab, lang, "passkeys")
     no_horizontal_overflow(tab)
     save(tab, lang, "passkeys")
+    assert tab.console_errors == []
+
+
+def show_in(tab: Tab, lang: str, path: str, page_name: str) -> None:
+    """`path` with the `lang` cookie set to `lang`, as the menu would have left it."""
+    tab.context.add_cookies([{"name": "lang", "value": lang, "url": tab.site.url}])
+    tab.goto(path)
+    tab.arrive(path)
+    expect_language(tab, lang, page_name)
+    no_horizontal_overflow(tab)
+    save(tab, lang, page_name)
+
+
+def test_register_login_and_account_in_all_ten_languages(tab: Tab, fresh_email: str) -> None:
+    """One browser, the cookie switched from language to language: signed out, then in."""
+    assert len(i18n.LOCALES) == 10
+    for lang in i18n.LOCALES:
+        show_in(tab, lang, "/register", "register")
+        show_in(tab, lang, "/login", "login")
+    menu = tab.page.locator(".language-menu button")
+    expect(menu).to_have_count(len(i18n.LOCALES))
+    for lang in i18n.LOCALES:
+        button = tab.page.locator(f'.language-menu button[value="{lang}"]')
+        expect(button).to_have_attribute("lang", lang)
+        expect(button).to_have_text(LANGUAGE_NAMES[lang])
+
+    tab.context.add_cookies([{"name": "lang", "value": "en", "url": tab.site.url}])
+    tab.sign_up(fresh_email)
+    for lang in i18n.LOCALES:
+        show_in(tab, lang, "/account", "account")
+        expect(tab.page.locator("strong[data-email]")).to_have_text(fresh_email)
     assert tab.console_errors == []
