@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from keyfob.events import Events
+
 # Connections kept open per worker. Past POOL_SIZE, SQLAlchemy opens overflow connections and
 # closes each one when it is returned: under load that is a new PostgreSQL backend (a fork) or a
 # new SQLite thread and file per request, which cost more than the request itself.
@@ -87,8 +89,12 @@ async def forget_overwritten(engine: AsyncEngine) -> None:
         await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, events: Events | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`events`: the handlers every session it makes runs on account changes."""
+    info = events.session_info() if events is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob import events
 from keyfob.auth import audit, codes
 from keyfob.auth.account_codes import verify_account_code
 from keyfob.auth.addresses import normalise_email
@@ -121,6 +122,7 @@ async def finish_email_change(
         old_email=old,
     )
     notifier.send(db, user, "email_changed", now=now, to=old, old_email=old, new_email=row.email)
+    await events.emit(db, events.EmailChanged(user_id=user.id, old_email=old, new_email=row.email))
     return old
 
 
@@ -130,6 +132,7 @@ async def delete_account(
     """Removes the account with its passkeys, sessions and codes; the audit trail keeps the
     events but loses the personal data (address, IP, browser)."""
     notifier.send(db, user, "account_deleted", now=now)
+    await events.emit(db, events.AccountDeleted(user_id=user.id))
     await db.execute(
         update(AuditEvent)
         .where(AuditEvent.user_id == user.id)

@@ -36,6 +36,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from keyfob import events
 from keyfob.auth import audit, sessions
 from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
@@ -211,6 +212,7 @@ async def finish_registration(
         passkey_id=passkey.id,
         aaguid=passkey.aaguid,
     )
+    await events.emit(db, events.PasskeyAdded(user_id=user.id, passkey_id=passkey.id))
     if notifier is not None:
         notifier.send(db, user, "passkey_added", now=now, name=passkey.name)
     return passkey

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob import events
 from keyfob.auth import audit, codes, lockout, recovery
 from keyfob.auth.addresses import normalise_email
 from keyfob.auth.client import Client
@@ -173,6 +174,7 @@ async def redeem_code(
         db.add(user)
         await db.flush()
         audit.record(db, "account_created", now=now, user=user, client=client)
+        await events.emit(db, events.AccountCreated(user_id=user.id, email=user.email))
         created = True
     else:
         created = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob import events
 from keyfob.auth import audit
 from keyfob.auth.addresses import normalise_email
 from keyfob.models import User, utcnow
@@ -21,6 +22,7 @@ async def set_staff(db: AsyncSession, *, email: str, staff: bool, by: User | Non
         user = User(email=address, created_at=now)
         db.add(user)
         await db.flush()
+        await events.emit(db, events.AccountCreated(user_id=user.id, email=user.email))
     user.is_staff = staff
     audit.record(
         db,
