@@ -8,9 +8,12 @@ passes keyfob.admin.csrf first; errors are Keyfob's own pages; the index is the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
+from jinja2 import ChoiceLoader, FileSystemLoader
 from sqladmin import Admin, ModelView
 from sqladmin.authentication import login_required
 from sqladmin.helpers import get_object_identifier
@@ -38,7 +41,7 @@ DROPPED_ROUTES = frozenset(
 
 
 class KeyfobAdmin(Admin):
-    def __init__(self, app: Starlette, runtime: Runtime) -> None:
+    def __init__(self, app: Starlette, runtime: Runtime, *, templates: Sequence[Path] = ()) -> None:
         self.runtime = runtime
         super().__init__(
             app,
@@ -49,6 +52,10 @@ class KeyfobAdmin(Admin):
             templates_dir=str(paths.TEMPLATES / "admin"),
             authentication_backend=StaffOnly(runtime, AdminCookie.for_site(runtime.settings)),
         )
+        if templates:
+            loader = self.templates.env.loader
+            assert loader is not None
+            self.templates.env.loader = ChoiceLoader([FileSystemLoader(list(templates)), loader])
         templating.install(self.templates.env, runtime.catalogs)
         self.admin.exception_handlers = {
             HTTPException: self.error_page,

@@ -6,10 +6,10 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_wtf import CSRFProtectMiddleware
 
 from keyfob import db, i18n, paths
@@ -19,27 +19,15 @@ from keyfob.auth.recovery import RecoveryKeys
 from keyfob.auth.sealing import Sealer
 from keyfob.auth.throttle import Throttle, storage_url
 from keyfob.background import background_tasks
+from keyfob.events import Events
+from keyfob.extensions import Extension, of_site
 from keyfob.mail.messages import MailRenderer
 from keyfob.mail.transports import ConsoleTransport, MailTransport, SmtpTransport
 from keyfob.settings import LOOPBACK_ALIASES, Settings
 from keyfob.templating import make_environment
-from keyfob.web import (
-    account,
-    acme,
-    assets,
-    devmail,
-    email_code,
-    health,
-    language,
-    login,
-    passkeys,
-    reauth,
-    recovery,
-    register,
-    sessions,
-)
+from keyfob.web.deps import Guarded
 from keyfob.web.errors import install_error_handlers
-from keyfob.web.middleware import BodyLimit, Language, LoopbackAlias, SecurityHeaders
+from keyfob.web.middleware import Edge, Language
 from keyfob.web.runtime import Runtime
 
 
@@ -49,17 +37,22 @@ def make_transport(settings: Settings) -> MailTransport:
     return ConsoleTransport(folder=settings.var_dir / "mailbox")
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, extensions: list[Extension] | None = None) -> Runtime:
+    """`extensions`: the site's packages, the owner's first (see keyfob.extensions)."""
+    extensions = extensions if extensions is not None else of_site(settings)
+    events = Events()
+    events.extend(extension.events for extension in extensions)
     engine = db.make_engine(settings.database_url)
-    env = make_environment(paths.TEMPLATES)
-    catalogs = i18n.Catalogs(paths.LOCALE, pseudo=settings.is_local)
+    env = make_environment([e.templates for e in extensions if e.templates is not None])
+    owners = [e.locale for e in extensions[:-1] if e.locale is not None]
+    catalogs = i18n.Catalogs(paths.LOCALE, pseudo=settings.is_local, overlays=owners)
     mail = MailRenderer(
         env=env, catalogs=catalogs, site_name=settings.site_name, site_url=settings.site_url
     )
     return Runtime(
         settings=settings,
         engine=engine,
-        sessionmaker=db.make_sessionmaker(engine),
+        sessionmaker=db.make_sessionmaker(engine, events),
         env=env,
         catalogs=catalogs,
         mail=mail,
@@ -79,30 +72,13 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def routers(settings: Settings) -> list[APIRouter]:
-    """Every router the site serves; the dev mailbox only on a local site without SMTP."""
-    modules = [
-        health,
-        assets,
-        register,
-        login,
-        email_code,
-        account,
-        passkeys,
-        reauth,
-        sessions,
-        recovery,
-        language,
-        acme,
-    ]
-    if settings.dev_mailbox:
-        modules.append(devmail)
-    return [module.router for module in modules]
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
     """`send_mail=False` leaves the outbox to be delivered by the caller (tests, tools)."""
-    runtime = build_runtime(settings)
+    extensions = of_site(settings)
+    runtime = build_runtime(settings, extensions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -113,15 +89,19 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
             runtime.throttle.close()
             await runtime.engine.dispose()
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # nothing here exports OpenTelemetry data: without this, FastAPI asks the providers
+        # on every request whether anyone listens (~37 µs a request, measured)
+        telemetry=NO_TELEMETRY,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in routers(settings):
-        app.include_router(router)
-    app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
-    mount_admin(app, runtime)
+    install_extensions(app, runtime, extensions)
 
-    app.add_middleware(CSRFProtectMiddleware, csrf_secret=settings.secret_key)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -130,13 +110,40 @@ def create_app(settings: Settings, *, send_mail: bool = True) -> FastAPI:
         same_site="lax",
         https_only=settings.https,
     )
-    app.add_middleware(BodyLimit, limit=settings.json_body_limit)
-    if settings.is_local:
-        app.add_middleware(LoopbackAlias, origin=settings.origin, aliases=LOOPBACK_ALIASES)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.host_names)
-    app.add_middleware(SecurityHeaders, hsts=settings.https)
+    # Host check, security headers, loopback alias, body limit and starlette-wtf's CSRF
+    # settings in one layer (see Edge)
+    app.add_middleware(
+        Edge,
+        allowed_hosts=settings.host_names,
+        hsts=settings.https,
+        body_limit=settings.json_body_limit,
+        csrf_config=CSRFProtectMiddleware(app, csrf_secret=settings.secret_key).csrf_config,
+        origin=settings.origin,
+        aliases=LOOPBACK_ALIASES if settings.is_local else (),
+    )
     app.add_middleware(Language, catalogs=runtime.catalogs)
     return app
+
+
+def install_extensions(app: FastAPI, runtime: Runtime, extensions: list[Extension]) -> None:
+    """Keyfob's routes are matched first, so an owner's route never stands in for one of them;
+    an owner's every state-changing route passes the same throttle and CSRF check as Keyfob's
+    forms. Static files: the owner's under /static/<package>/, Keyfob's under /static/."""
+    *owners, core = extensions
+    for router in core.routers:
+        app.include_router(router)
+    for owner in owners:
+        for router in owner.routers:
+            app.include_router(router, dependencies=[Guarded])
+        if owner.static is not None:
+            app.mount(owner.static_prefix, StaticFiles(directory=owner.static), name=owner.name)
+    app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
+    mount_admin(
+        app,
+        runtime,
+        views=[view for extension in reversed(extensions) for view in extension.admin_views],
+        templates=[e.templates / "admin" for e in owners if e.templates is not None],
+    )
 
 
 def app_from_environment() -> FastAPI:

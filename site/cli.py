@@ -12,8 +12,10 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
+from keyfob import extensions
 from keyfob.certs import cli as certs_cli
 from keyfob.errors import KeyfobError
+from keyfob.events import Events
 from keyfob.i18n_catalogs import add_commands as add_i18n_commands
 from keyfob.settings import Settings, describe, from_environment
 
@@ -64,15 +66,11 @@ def _parser() -> argparse.ArgumentParser:
 
     database = commands.add_parser("db", help="database migrations").add_subparsers()
     up = database.add_parser("upgrade", help="apply migrations")
-    up.add_argument("revision", nargs="?", default="head")
-    up.set_defaults(
-        run=lambda a: asyncio.run(_migrate().upgrade(_settings().database_url, a.revision))
-    )
+    up.add_argument("revision", nargs="?", default="heads")
+    up.set_defaults(run=lambda a: _migrate_to(a.revision, up=True))
     down = database.add_parser("downgrade", help="revert migrations")
     down.add_argument("revision")
-    down.set_defaults(
-        run=lambda a: asyncio.run(_migrate().downgrade(_settings().database_url, a.revision))
-    )
+    down.set_defaults(run=lambda a: _migrate_to(a.revision, up=False))
 
     staff = commands.add_parser("staff", help="who may open /admin").add_subparsers()
     add = staff.add_parser("add", help="make EMAIL staff, creating the account if needed")
@@ -84,6 +82,24 @@ def _parser() -> argparse.ArgumentParser:
     add_i18n_commands(commands)
     certs_cli.add_commands(commands)
     return parser
+
+
+def _migrate_to(revision: str, *, up: bool) -> int:
+    """Keyfob's migrations and, with KEYFOB_SITE_PACKAGE, the owner's branch too."""
+    settings = _settings()
+    migrate = _migrate()
+    run = migrate.upgrade if up else migrate.downgrade
+    asyncio.run(run(settings.database_url, revision, site_package=settings.site_package))
+    return 0
+
+
+def site_events(settings: Settings) -> Events:
+    """The owner's event handlers, so an account `staff add` creates is followed as well."""
+    events = Events()
+    owner = extensions.load(settings.site_package)
+    if owner is not None:
+        events.extend([owner.events])
+    return events
 
 
 def _settings() -> Settings:
@@ -105,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     os.environ.setdefault("KEYFOB_SECRET_KEY", settings.secret_key)
     os.environ.setdefault("KEYFOB_DATABASE_URL", settings.database_url)
-    asyncio.run(_migrate().upgrade(settings.database_url))
+    asyncio.run(_migrate().upgrade(settings.database_url, site_package=settings.site_package))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     import uvicorn
 
@@ -142,10 +158,10 @@ def _staff(email: str, make_staff: bool) -> int:
     settings = _settings()
 
     async def run() -> str:
-        await _migrate().upgrade(settings.database_url)
+        await _migrate().upgrade(settings.database_url, site_package=settings.site_package)
         engine = make_engine(settings.database_url)
         try:
-            async with transaction(make_sessionmaker(engine)) as db:
+            async with transaction(make_sessionmaker(engine, site_events(settings))) as db:
                 user = await set_staff(db, email=email, staff=make_staff)
                 return user.email
         finally:

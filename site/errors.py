@@ -185,3 +185,11 @@ class InvalidName(KeyfobError):
 
     code = "name_invalid"
     message = lazy_gettext("Enter a name of 1 to 64 characters.")
+
+
+class Forbidden(KeyfobError):
+    """Signed in, but this page is not for this account (a staff-only page of a site owner)."""
+
+    code = "forbidden"
+    status = 403
+    message = lazy_gettext("You may not do that here.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -57,9 +57,14 @@ class Catalogs:
     """Translations compiled in memory from the .po files at start, so they are never stale.
 
     With `pseudo`, also the pseudo-locale, made from locale/messages.pot: only for a site that
-    runs on this machine, so that no public page can be asked for it."""
+    runs on this machine, so that no public page can be asked for it.
 
-    def __init__(self, locale_dir: Path, *, pseudo: bool = False) -> None:
+    `overlays`: a site owner's locale/ folders (keyfob.extend), whose translations are looked
+    up before Keyfob's: the owner's strings, and any of Keyfob's they choose to reword."""
+
+    def __init__(
+        self, locale_dir: Path, *, pseudo: bool = False, overlays: Sequence[Path] = ()
+    ) -> None:
         self._by_locale: dict[str, NullTranslations] = {DEFAULT_LOCALE: NullTranslations()}
         self.missing: tuple[str, ...] = ()
         """Languages whose catalog was not found: their pages would fall back to English."""
@@ -76,6 +81,28 @@ class Catalogs:
             from keyfob.i18n_pseudo import pseudo_translations
 
             self._by_locale[PSEUDO_LOCALE] = pseudo_translations(pot)
+        for overlay in reversed(overlays):
+            self._overlay(overlay)
+
+    def _overlay(self, locale_dir: Path) -> None:
+        for code in (*LOCALES, PSEUDO_LOCALE):
+            if code == DEFAULT_LOCALE or (code == PSEUDO_LOCALE and not self.pseudo):
+                continue
+            if code == PSEUDO_LOCALE:
+                from keyfob.i18n_pseudo import pseudo_translations
+
+                pot = locale_dir / "messages.pot"
+                found: Translations | None = pseudo_translations(pot) if pot.exists() else None
+            else:
+                po = locale_dir / folder(code) / "LC_MESSAGES" / "messages.po"
+                found = _compile(po, folder(code)) if po.exists() else None
+            if found is None:
+                continue
+            under = self._by_locale.get(code)
+            if isinstance(under, Translations):
+                under.merge(found)
+            else:
+                self._by_locale[code] = found
 
     @property
     def pseudo(self) -> bool:

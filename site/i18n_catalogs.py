@@ -30,6 +30,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import PoFileError, read_po, write_po
 from babel.util import pathmatch
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keyfob import __version__, i18n, paths
 
@@ -64,17 +65,37 @@ class Project:
     )
     """Catalog folders under locale/, in gettext's form (`pt_BR` for the site's `pt-BR`)."""
     sources: Mapping[str, Path] | None = None
+    locale: Path | None = None
+    """Where messages.pot, babel.cfg and the catalogs are; unset: `root`/locale."""
+
+    @property
+    def locale_dir(self) -> Path:
+        return self.locale if self.locale is not None else self.root / "locale"
 
     @property
     def pot(self) -> Path:
-        return self.root / "locale" / "messages.pot"
+        return self.locale_dir / "messages.pot"
 
     @property
     def babel_cfg(self) -> Path:
-        return self.root / "locale" / "babel.cfg"
+        return self.locale_dir / "babel.cfg"
 
     def po(self, language: str) -> Path:
-        return self.root / "locale" / language / "LC_MESSAGES" / "messages.po"
+        return self.locale_dir / language / "LC_MESSAGES" / "messages.po"
+
+    @classmethod
+    def of_site_package(cls, folder: Path) -> Project:
+        """A site owner's package (keyfob.extend): its locale/ beside its code, babel.cfg's
+        patterns starting with the package's folder name ("notes/**.py"), and the languages
+        it has a catalog folder for."""
+        locale = folder / "locale"
+        languages = tuple(sorted(p.parent.name for p in locale.glob("*/LC_MESSAGES") if p.is_dir()))
+        return cls(
+            root=folder.parent,
+            languages=languages,
+            sources={folder.name: folder},
+            locale=locale,
+        )
 
     def source(self, top: str) -> Path:
         if self.sources is not None:
@@ -483,49 +504,78 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     command("stats", "print how complete each language's catalog is", _stats)
 
 
+class _SitePackage(BaseSettings):
+    """Only KEYFOB_SITE_PACKAGE, from the environment or .env: the full settings would make a
+    secret key and var/, which translators' commands have no use for."""
+
+    model_config = SettingsConfigDict(env_prefix="KEYFOB_", env_file=".env", extra="ignore")
+    site_package: str = ""
+
+
+def projects() -> list[Project]:
+    """Keyfob's catalogs and, with KEYFOB_SITE_PACKAGE set, the site owner's."""
+    found = [Project()]
+    package = _SitePackage().site_package
+    if package:
+        from keyfob.extensions import package_folder
+
+        found.append(Project.of_site_package(package_folder(package)))
+    return found
+
+
 def _extract(args: argparse.Namespace) -> int:
-    project = Project()
-    written = write_template(project)
-    count = sum(1 for _ in _messages(_read(project.pot)))
-    print(f"{_show(project.pot)}: {count} messages ({'written' if written else 'unchanged'})")
+    for project in projects():
+        written = write_template(project)
+        count = sum(1 for _ in _messages(_read(project.pot)))
+        state = "written" if written else "unchanged"
+        print(f"{_show(project.pot)}: {count} messages ({state})")
     return 0
 
 
 def _update(args: argparse.Namespace) -> int:
-    project = Project()
-    for language, written in update(project, drop_obsolete=args.drop_obsolete).items():
-        print(f"{_show(project.po(language))}: {'written' if written else 'unchanged'}")
+    for project in projects():
+        for language, written in update(project, drop_obsolete=args.drop_obsolete).items():
+            print(f"{_show(project.po(language))}: {'written' if written else 'unchanged'}")
     return 0
 
 
 def _compile(args: argparse.Namespace) -> int:
-    project = Project()
-    for language, written in compile_catalogs(project).items():
-        mo = project.po(language).with_suffix(".mo")
-        print(f"{_show(mo)}: {'written' if written else 'unchanged'}")
+    for project in projects():
+        for language, written in compile_catalogs(project).items():
+            mo = project.po(language).with_suffix(".mo")
+            print(f"{_show(mo)}: {'written' if written else 'unchanged'}")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    project = Project()
-    problems = check(project)
-    for problem in problems:
-        print(problem)
-    if problems:
-        print(f"keyfob i18n check: {len(problems)} problem(s)", file=sys.stderr)
+    failed = 0
+    for project in projects():
+        problems = check(project)
+        for problem in problems:
+            print(problem)
+        if problems:
+            failed += len(problems)
+            continue
+        where = _show(project.locale_dir)
+        languages = ", ".join(project.languages)
+        print(f"keyfob i18n check: {where}: {languages} complete, messages.pot current")
+    if failed:
+        print(f"keyfob i18n check: {failed} problem(s)", file=sys.stderr)
         return 1
-    print(f"keyfob i18n check: {', '.join(project.languages)} complete, messages.pot current")
     return 0
 
 
 def _stats(args: argparse.Namespace) -> int:
-    """A table of the catalogs; it reports progress and never fails on it."""
-    project = Project()
-    rows = completeness(project)
-    total = rows[0].total if rows else 0
-    print(f"{_show(project.pot)}: {total} messages to translate")
-    print(f"{'language':<10} {'translated':>12} {'fuzzy':>6} {'missing':>8} {'complete':>9}")
-    for row in rows:
-        done = f"{row.translated}/{row.total}"
-        print(f"{row.language:<10} {done:>12} {row.fuzzy:>6} {row.missing:>8} {row.percent:>8.1f}%")
+    """A table per catalog folder; it reports progress and never fails on it."""
+    for project in projects():
+        rows = completeness(project)
+        total = rows[0].total if rows else 0
+        print(f"{_show(project.pot)}: {total} messages to translate")
+        print(f"{'language':<10} {'translated':>12} {'fuzzy':>6} {'missing':>8} {'complete':>9}")
+        for row in rows:
+            done = f"{row.translated}/{row.total}"
+            print(
+                f"{row.language:<10} {done:>12} {row.fuzzy:>6} {row.missing:>8} "
+                f"{row.percent:>8.1f}%"
+            )
     return 0

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=12, ge=1)
     json_body_limit: int = Field(default=64 * 1024, ge=1024)
+    # The owner's package built on Keyfob (keyfob.extend): an import name such as "mysite".
+    site_package: str = Field(
+        default="", pattern=r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$"
+    )
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_unsafe(self) -> Self:

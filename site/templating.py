@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from babel.dates import format_datetime
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    select_autoescape,
+)
 
 from keyfob import i18n
 
 
-def make_environment(templates: Path) -> Environment:
+def make_environment(templates: Path | Sequence[Path]) -> Environment:
+    """`templates`: folders searched in order, Keyfob's own last. Keyfob's templates are also
+    reachable as "keyfob/<name>", so an owner's override can extend the page it replaces."""
+    folders = [templates] if isinstance(templates, Path) else list(templates)
     env = Environment(
-        loader=FileSystemLoader(templates),
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(folders),
+                PrefixLoader({"keyfob": FileSystemLoader(folders[-1])}),
+            ]
+        ),
         autoescape=select_autoescape(["html", "xml"], default_for_string=False),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,

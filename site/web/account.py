@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from jinja2 import TemplateNotFound
 
 from keyfob.auth import account, notices, recovery
 from keyfob.errors import CodeRejected, InvalidEmail, ResendTooSoon, Throttled
@@ -25,11 +26,17 @@ from keyfob.web.signin import end_session
 
 router = APIRouter()
 CHANGE_KEY = "email_change_code"
+HOME_TEMPLATE = "home.html"
 
 
 @router.get("/")
-async def home(session: OptionalSession) -> Response:
-    return RedirectResponse("/account" if session else "/login", status_code=303)
+async def home(request: Request, session: OptionalSession) -> Response:
+    """A site built on Keyfob shows its own `home.html`; Keyfob alone has none, and sends
+    people on to their account or to sign in."""
+    try:
+        return render(request, HOME_TEMPLATE)
+    except TemplateNotFound:
+        return RedirectResponse("/account" if session else "/login", status_code=303)
 
 
 @router.get("/account")

@@ -22,7 +22,7 @@ from itsdangerous import TimestampSigner
 from limits import parse_many
 from sqlalchemy import func, select, update
 
-from keyfob.app import routers
+from keyfob.web.pages import routers
 from keyfob.auth.recovery import status
 from keyfob.auth.throttle import DEFAULT_RATES
 from keyfob.errors import CsrfFailed

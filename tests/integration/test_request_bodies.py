@@ -1,6 +1,6 @@
 """No request body makes a POST route answer 5xx.
 
-Guaranteed: every state-changing route of the site (`keyfob.app.routers`) and every route of
+Guaranteed: every state-changing route of the site (`keyfob.web.pages.routers`) and every route of
 the back office that accepts a POST (the built app's mounts) answers each body below with a
 status under 500 and no traceback in the page: JSON where a form is expected, a form where
 JSON is expected, broken multipart, bytes that are not UTF-8, a 1 MB field (a 4xx), no body at
@@ -39,7 +39,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from keyfob.admin.views import VIEWS
-from keyfob.app import routers
+from keyfob.web.pages import routers
 from keyfob.auth.throttle import DEFAULT_RATES
 from keyfob.models import Passkey, SignInSession
 from keyfob.settings import Settings

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from keyfob.app import create_app, routers
+from keyfob.app import create_app
+from keyfob.web.pages import routers
 from keyfob.settings import Settings
 from keyfob.web.runtime import Runtime
 from tests.conftest import SECRET, csrf_from
