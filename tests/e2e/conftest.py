@@ -166,6 +166,7 @@ def site(
         sink.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         suffix = "".join(f"-{k.removeprefix('KEYFOB_').lower()}-{v}" for k, v in extra.items())
+        suffix = re.sub(r"[^A-Za-z0-9_.-]+", "-", suffix)
         module = request.module.__name__.rpartition(".")[2]
         shutil.copyfile(log, ARTIFACTS / f"{module}{suffix}-server.log")
 
