@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from keyfob.admin.actions import Actor, Step
 from keyfob.admin.auth import current_staff
-from keyfob.admin.base import KeyfobView, labels
+from keyfob.admin.base import KeyfobView, identity, labels
 from keyfob.auth import audit
 from keyfob.web.runtime import Runtime
 
@@ -80,4 +80,4 @@ def staff_id(request: Request) -> int:
     return current_staff(request).user_id
 
 
-__all__ = ["AdminPage", "AdminView", "expose", "labels", "staff_id"]
+__all__ = ["AdminPage", "AdminView", "expose", "identity", "labels", "staff_id"]
