@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from keyfob.auth.staff import set_staff
 from keyfob.models import SignInSession, utcnow
 from keyfob.settings import Settings
 from keyfob.web.runtime import Runtime
@@ -80,3 +81,37 @@ async def test_members_cannot_reach_an_owners_view(
     refused = await client.post("/admin/flag-user/1/flag", data={})
     assert refused.status_code == 403
     assert moderation.FLAGGED == []
+
+
+async def test_each_person_dependency_lets_in_whom_it_says(
+    client: httpx.AsyncClient, sign_up, add_passkey, runtime: Runtime
+) -> None:
+    async def who(path: str) -> tuple[int, object]:
+        response = await client.get(f"/who/{path}", headers={"Accept": "application/json"})
+        return response.status_code, response.json()
+
+    assert await who("maybe") == (200, {"email": None, "recovery": False})
+    assert (await who("signed-in"))[0] == 401
+
+    await sign_up(MEMBER)  # a session from an emailed code: recovery only
+    assert await who("maybe") == (200, {"email": None, "recovery": False})
+    assert await who("recovering") == (200, {"email": MEMBER, "recovery": True})
+    assert (await who("signed-in"))[0] == 403
+
+    assert (await add_passkey(SoftAuthenticator())).status_code == 200
+    assert await who("signed-in") == (200, {"email": MEMBER, "recovery": False})
+    assert await who("recent") == (200, {"email": MEMBER, "recovery": False})
+    assert (await who("staff"))[0] == 403
+
+    async with runtime.sessionmaker() as db, db.begin():
+        await db.execute(
+            update(SignInSession).values(authenticated_at=utcnow() - timedelta(minutes=3))
+        )
+    status, body = await who("recent")
+    assert status == 403 and isinstance(body, dict)
+    assert body["redirect"] == "/account/confirm?next=%2Fwho%2Frecent"
+    assert (await who("signed-in"))[0] == 200, "only the route that asks for it wants recency"
+
+    async with runtime.sessionmaker() as db, db.begin():
+        await set_staff(db, email=MEMBER, staff=True)
+    assert await who("staff") == (200, {"email": MEMBER, "recovery": False})
