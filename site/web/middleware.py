@@ -1,4 +1,6 @@
-"""Pure ASGI middleware: security headers, request-size cap, and the request's language."""
+"""Pure ASGI middleware: security headers, request-size cap, and the request's language.
+The site runs `Edge`, the first three in one layer; the single-purpose classes remain for
+applications that want one of them alone."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from http.cookies import CookieError, SimpleCookie
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyfob import i18n
@@ -132,6 +135,129 @@ class LoopbackAlias:
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)
+
+
+class Edge:
+    """TrustedHostMiddleware, SecurityHeaders, LoopbackAlias, BodyLimit and starlette-wtf's
+    CSRFProtectMiddleware in one layer: each read the request's headers again and wrapped
+    `send` once more, on every request. The same answers, in the same order: the security
+    headers on every response (no-store but for static files), then a Host header the site
+    does not answer to refused by Starlette's check (its verdict depends on the header alone,
+    so a value it passed is remembered), a local site's loopback alias sent on to its own
+    name, a 413 past `body_limit` bytes, and the CSRF settings starlette-wtf's forms read."""
+
+    KNOWN_HOSTS = 64  # Host header values remembered as passed; others go through the check
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_hosts: list[str],
+        hsts: bool,
+        body_limit: int,
+        csrf_config: dict[str, object],
+        origin: str = "",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.body_limit = body_limit
+        self.csrf_config = csrf_config
+        self.origin = origin
+        self.aliases = frozenset(aliases)
+        self.host_check = TrustedHostMiddleware(self._host_passed, allowed_hosts=allowed_hosts)
+        self.known_hosts: set[bytes] = set()
+        fixed = [
+            ("content-security-policy", CSP),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+            ("permissions-policy", PERMISSIONS),
+            ("cross-origin-opener-policy", "same-origin"),
+        ]
+        if hsts:
+            fixed.append(("strict-transport-security", "max-age=63072000"))
+        self.static_headers = [(k.encode(), v.encode()) for k, v in fixed]
+        self.page_headers = [*self.static_headers, (b"cache-control", b"no-store")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
+        send = _with_headers(send, self.static_headers if cacheable else self.page_headers)
+        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        if host is not None and host in self.known_hosts:
+            await self._checked(scope, receive, send)
+        else:
+            await self.host_check(scope, receive, send)
+
+    async def _host_passed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        if host is not None and len(self.known_hosts) < self.KNOWN_HOSTS:
+            self.known_hosts.add(host)
+        await self._checked(scope, receive, send)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = declared = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"content-length":
+                declared = value
+        if self.aliases and await self._alias(scope, host, send):
+            return
+        if declared is not None and (not declared.isdigit() or int(declared) > self.body_limit):
+            await _too_large(send)
+            return
+        scope.setdefault("state", {})["csrf_config"] = self.csrf_config
+        seen = 0
+        limit = self.body_limit
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLargeSignal
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLargeSignal:
+            await _too_large(send)
+
+    async def _alias(self, scope: Scope, host: bytes | None, send: Send) -> bool:
+        if scope["path"] == "/healthz" or scope["method"] not in {"GET", "HEAD"}:
+            return False
+        if host_name(host.decode("latin-1") if host else "") not in self.aliases:
+            return False
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = self.origin + scope["path"] + (f"?{query}" if query else "")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", target.encode()), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """`send`, adding to the response's start each of `extra` the response does not set."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.setdefault("headers", [])
+            if not isinstance(headers, list):
+                headers = message["headers"] = list(headers)
+            present = {name.lower() for name, _ in headers}
+            headers.extend(pair for pair in extra if pair[0] not in present)
+        await send(message)
+
+    return sending
 
 
 class Language:
