@@ -21,6 +21,7 @@ from keyfob.auth.lockout import LockoutPolicy, is_locked
 from keyfob.auth.notices import Notifier
 from keyfob.auth.throttle import Throttle, enforce
 from keyfob.errors import CodeRejected
+from keyfob.i18n import LOCALES
 from keyfob.mail import outbox
 from keyfob.mail.messages import MailRenderer
 from keyfob.models import EmailCode, Passkey, User
@@ -170,7 +171,8 @@ async def redeem_code(
         )
         raise
     if user is None:
-        user = User(email=pending.email, email_verified_at=now, locale=locale, created_at=now)
+        stored = locale if locale in LOCALES else None  # the pseudo-locale is for one page
+        user = User(email=pending.email, email_verified_at=now, locale=stored, created_at=now)
         db.add(user)
         await db.flush()
         audit.record(db, "account_created", now=now, user=user, client=client)

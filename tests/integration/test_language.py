@@ -211,6 +211,16 @@ async def test_the_pseudo_locale_is_never_kept_on_an_account(
     assert stored == "pl"
 
 
+async def test_an_account_made_in_the_pseudo_locale_keeps_no_language(
+    client: httpx.AsyncClient, sign_up, runtime: Runtime
+) -> None:
+    await choose(client, i18n.PSEUDO_LOCALE, "/register")
+    await sign_up("pedro@example.org")
+    async with runtime.sessionmaker() as db:
+        stored = await db.scalar(select(User.locale).where(User.email == "pedro@example.org"))
+    assert stored is None
+
+
 @pytest.fixture
 async def public_site(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The same site under a name that is not this machine's."""
