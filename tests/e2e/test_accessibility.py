@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import SCREENSHOTS, close_tab, file_name, new_email, open_tab
-from tests.e2e.test_admin import VIEWS, make_staff
+from tests.e2e.test_admin import CSRF_META, VIEWS, make_staff
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Site, Tab
@@ -289,7 +291,29 @@ def test_the_back_office_passes_axe(staff: Staff) -> None:
     with page.expect_navigation():
         page.locator("a[data-details]").first.click()
     audit.check("a passkey's details")
+
+    # A list longer than a page: its first page (no "prev") and its last (no "next").
+    more_than_a_page_of_audit_events(tab.site)
+    tab.goto("/admin/audit-event/list")
+    expect(page.locator(".pagination")).to_be_visible()
+    audit.check("audit-log, first page")
+    last = page.locator(".pagination a.page-link").filter(has_text=re.compile(r"^\s*\d+\s*$"))
+    tab.goto(last.last.get_attribute("href") or "")
+    expect(page.locator(".pagination .page-item").last).to_have_class(re.compile("disabled"))
+    audit.check("audit-log, last page")
     audit.assert_clean()
+
+
+def more_than_a_page_of_audit_events(site: Site) -> None:
+    """Codes sent to new addresses, each one audited: plain HTTP, no browser needed."""
+    with httpx.Client(base_url=site.url) as client:
+        token = CSRF_META.search(client.get("/register").text)
+        assert token is not None
+        for _ in range(26):
+            sent = client.post(
+                "/register", data={"email": new_email("a11y-audit"), "csrf_token": token[1]}
+            )
+            assert sent.status_code == 303, sent.text
 
 
 # --- reflow and zoom ---------------------------------------------------------------------------
