@@ -1,5 +1,11 @@
 // Keyfob's one browser module: passkey ceremonies, autofill sign-in, the Signal API, and
 // copying recovery codes.
+//
+// The browser's passkey dialog is not part of the page, so people who cannot see it (with a
+// screen reader, or a keyboard only) get words from the page itself: each passkey button is
+// described by what is about to happen, a status region says the dialog is open, and the
+// outcome is announced where focus then lands: the error message on failure; on success the
+// next page's heading, with the news in that page's status region.
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
@@ -78,42 +84,99 @@ const post = async (url, body) => {
   return data;
 };
 
+// What the status region of a passkey section says (data-waiting, data-done: from the template,
+// so in the page's language); an empty key clears it.
+const say = (root, key) => {
+  const status = root.querySelector("[data-passkey-status]");
+  if (status) status.textContent = (key && root.dataset[key]) || "";
+};
+
 const showError = (root, error) => {
   const box = root.querySelector("[data-passkey-error]");
   if (!box) return;
   const cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
   const local = cancelled ? root.dataset.cancelled : root.dataset.failed;
+  say(root, "");
   box.textContent = error.server ? error.message : local || error.message;
   box.hidden = false;
+  box.tabIndex = -1;
+  box.focus();
 };
+
+// A button that is busy stays focusable (a disabled one would drop focus to the page's start).
+const busy = (button, value) => {
+  if (value) button.setAttribute("aria-disabled", "true");
+  else button.removeAttribute("aria-disabled");
+};
+const isBusy = (button) => button.getAttribute("aria-disabled") === "true";
+
+const beginCeremony = (root, button) => {
+  busy(button, true);
+  root.querySelector("[data-passkey-error]")?.setAttribute("hidden", "");
+  say(root, "waiting");
+};
+
+// The news travels with the person to the page the site sends them to, and only there.
+const ARRIVAL = "keyfob:arrival";
+
+const succeed = (root, redirect) => {
+  say(root, "done");
+  if (root.dataset.done) {
+    sessionStorage.setItem(ARRIVAL, JSON.stringify({ path: redirect, message: root.dataset.done }));
+  }
+  window.location.assign(redirect);
+};
+
+function announceArrival() {
+  const stored = sessionStorage.getItem(ARRIVAL);
+  if (stored === null) return;
+  sessionStorage.removeItem(ARRIVAL);
+  let arrival;
+  try {
+    arrival = JSON.parse(stored);
+  } catch {
+    return;
+  }
+  if (arrival.path !== window.location.pathname + window.location.search) return;
+  const heading = document.querySelector("main h1");
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+  const region = document.querySelector("[data-announce]");
+  // Filled after load: a live region is read out when it changes, not when the page arrives.
+  if (region) setTimeout(() => { region.textContent = arrival.message; }, 150);
+}
 
 const supported = () => typeof window.PublicKeyCredential === "function";
 
 async function register(root, button) {
-  button.disabled = true;
+  if (isBusy(button)) return;
+  beginCeremony(root, button);
   try {
     const options = await post("/account/passkeys/options");
     const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
     const result = await post("/account/passkeys/verify", credentialToJSON(credential));
-    window.location.assign(result.redirect);
+    succeed(root, result.redirect);
   } catch (error) {
     if (followRedirect(error)) return;
     showError(root, error);
-    button.disabled = false;
+    busy(button, false);
   }
 }
 
 async function reauthenticate(root, button) {
-  button.disabled = true;
+  if (isBusy(button)) return;
+  beginCeremony(root, button);
   try {
     const next = encodeURIComponent(root.dataset.next || "/account");
     const options = await post("/account/confirm/passkey/options");
     const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
     const result = await post(`/account/confirm/passkey/verify?next=${next}`, credentialToJSON(credential));
-    window.location.assign(result.redirect);
+    succeed(root, result.redirect);
   } catch (error) {
     showError(root, error);
-    button.disabled = false;
+    busy(button, false);
   }
 }
 
@@ -150,7 +213,7 @@ async function signIn(root, { conditional }) {
   });
   try {
     const result = await post("/login/passkey/verify", credentialToJSON(credential));
-    window.location.assign(result.redirect);
+    succeed(root, result.redirect);
   } catch (error) {
     if (error?.data?.error === "unknown_credential") signalUnknown(options.rpId, credential.id);
     throw error;
@@ -178,6 +241,7 @@ function copyCodes(button) {
 }
 
 function init() {
+  announceArrival();
   const copy = document.querySelector("[data-copy-codes]");
   if (copy) copyCodes(copy);
   const registerRoot = document.querySelector("[data-passkey-register]");
@@ -200,12 +264,14 @@ function init() {
   if (loginRoot) {
     const button = loginRoot.querySelector("[data-passkey-login-button]");
     button.addEventListener("click", async () => {
-      button.disabled = true;
+      if (isBusy(button)) return;
+      beginCeremony(loginRoot, button);
       try {
         await signIn(loginRoot, { conditional: false });
       } catch (error) {
         if (error.name !== "AbortError") showError(loginRoot, error);
-        button.disabled = false;
+        else say(loginRoot, "");
+        busy(button, false);
       }
     });
     startAutofill(loginRoot);
