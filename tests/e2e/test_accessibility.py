@@ -170,6 +170,9 @@ def test_a_persons_pages_pass_axe(
         tab.goto("/login")
         tab.wait_for_autofill_to_settle()
         audit.check("login")
+        page.locator("[data-passkey-login-button]").click()  # no passkey in this browser yet
+        expect(page.locator("[data-passkey-error]")).to_be_focused()
+        audit.check("login, a passkey sign-in that failed")
 
         tab.goto("/no-such-page")
         audit.check("not found")
@@ -192,9 +195,10 @@ def test_a_persons_pages_pass_axe(
         audit.check("passkeys, a new account with none")
 
         add_passkey(tab)
-        tab.goto("/account/passkeys")
+        tab.arrive("/account/passkeys")
         expect(page.locator("li.passkey")).to_have_count(1)
-        audit.check("passkeys")
+        expect(page.locator("[data-announce]")).not_to_be_empty()
+        audit.check("passkeys, one just added")
         passkey_id = page.locator("li.passkey").get_attribute("data-passkey-id")
 
         for label, path in [
@@ -237,7 +241,7 @@ def test_a_persons_pages_pass_axe(
         submit(tab, "form[action='/account/delete'] [type=submit]")
         audit.check("account deleted")
 
-        assert len(audit.checked) == 23, audit.checked
+        assert len(audit.checked) == 24, audit.checked
         audit.assert_clean()
 
 
