@@ -27,7 +27,9 @@ def _py_spy() -> str | None:
 def profile_workers(
     pids: list[int], folder: Path | None, name: str, warmup: float, duration: float
 ) -> Iterator[None]:
-    """Samples every worker at 250 Hz for the scenario; writes collapsed stacks and a summary."""
+    """Samples every worker at 250 Hz for the scenario; writes collapsed stacks and a summary.
+    Only the thread holding the interpreter lock is sampled (`--gil`): the profile shows where
+    the CPU goes, not where requests wait (the database, the event loop's idle poll)."""
     spy = _py_spy()
     if folder is None or spy is None:
         yield
@@ -51,6 +53,7 @@ def profile_workers(
                         "--format",
                         "raw",
                         "--nonblocking",
+                        "--gil",
                         "--output",
                         str(out),
                     ],
