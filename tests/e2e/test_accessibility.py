@@ -18,17 +18,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import SCREENSHOTS, close_tab, file_name, new_email, open_tab
 from tests.e2e.test_admin import CSRF_META, VIEWS, make_staff
+from tests.mailsink import CODE_LINE, text_of
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Site, Tab
@@ -44,6 +47,8 @@ STRICT_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+NOT_ME = re.compile(r"/account/not-me\?token=[\w.-]+")
 
 RUN_AXE = """async (tags) => {
   const results = await axe.run(document, {
@@ -113,9 +118,9 @@ def open_in(browser: Browser, site: Site, name: str, lang: str) -> Tab:
 
 @contextlib.contextmanager
 def tab_in(
-    browser: Browser, site: Site, request: pytest.FixtureRequest, lang: str
+    browser: Browser, site: Site, request: pytest.FixtureRequest, lang: str, label: str = ""
 ) -> Iterator[Tab]:
-    tab = open_in(browser, site, file_name(request.node), lang)
+    tab = open_in(browser, site, f"{file_name(request.node)}{label}", lang)
     try:
         yield tab
     except BaseException:
@@ -148,6 +153,58 @@ def sign_up(tab: Tab, email: str) -> None:
 def add_passkey(tab: Tab) -> None:
     with tab.page.expect_navigation():
         tab.page.locator("[data-passkey-register-button]").click()
+
+
+def mailed(site: Site, email: str, *, after: int, pattern: re.Pattern[str]) -> re.Match[str]:
+    """The first mail to `email` after the `after` first ones whose text matches `pattern`
+    (security notices are sent on their own and may arrive in between)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for mail in site.mail.to(email)[after:]:
+            found = pattern.search(text_of(mail))
+            if found:
+                return found
+        time.sleep(0.05)
+    raise AssertionError(f"no mail to {email} matching {pattern.pattern}")
+
+
+def recover(
+    browser: Browser,
+    site: Site,
+    request: pytest.FixtureRequest,
+    lang: str,
+    email: str,
+    recovery_code: str,
+    audit: Audit,
+) -> None:
+    """Another browser, whose authenticator is empty, gets in with a code and a recovery code."""
+    with tab_in(browser, site, request, lang, "-recovery") as other:
+        page = other.page
+        checked = Audit(other, lang)
+        other.goto("/login")
+        other.wait_for_autofill_to_settle()
+        before = site.mails_to(email)
+        page.locator("input[name=email]").fill(email)
+        submit(other, "form[action='/login'] [type=submit]")
+        other.arrive("/code")
+        code = mailed(site, email, after=before, pattern=CODE_LINE)[1]
+        page.locator("input[name=code]").fill(code)
+        submit(other, "form[action='/code'] [type=submit]")
+        other.arrive("/login/second-factor")
+        checked.check("second factor")
+        page.locator("input[name=code]").fill("000000")
+        submit(other, "form[action='/login/second-factor'] [type=submit]")
+        expect(page.locator(".field .error")).to_be_visible()
+        checked.check("second factor, with an error")
+        page.locator("input[name=code]").fill(recovery_code)
+        submit(other, "form[action='/login/second-factor'] [type=submit]")
+        other.arrive("/account")
+        checked.check("account, a recovery session")
+        other.goto(mailed(site, email, after=before, pattern=NOT_ME)[0])
+        expect(page.locator("form[action='/account/not-me']")).to_be_visible()
+        checked.check("this wasn't me")
+    audit.checked += checked.checked
+    audit.found.update(checked.found)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -225,6 +282,7 @@ def test_a_persons_pages_pass_axe(
         submit(tab, "form[action='/account/recovery/codes'] [type=submit]")
         tab.arrive("/account/recovery/codes")
         audit.check("recovery codes")
+        recovery_codes = page.locator("[data-recovery-codes] code").all_text_contents()
 
         tab.goto("/account/email")
         page.locator("input[name=email]").fill(new_email(f"a11y-{lang}-new"))
@@ -237,11 +295,21 @@ def test_a_persons_pages_pass_axe(
         tab.arrive("/account/confirm/code")
         audit.check("confirm it's you, the code")
 
+        # an authenticator app, then recovery in a browser without the passkey: the emailed
+        # code, the second factor, a recovery session and the mailed "this wasn't me" link
+        tab.goto("/account/recovery/app")
+        secret = "".join((page.locator("[data-totp-secret]").text_content() or "").split())
+        page.locator("input[name=code]").fill(pyotp.TOTP(secret).now())
+        submit(tab, "form[action='/account/recovery/app'] [type=submit]")
+        tab.arrive("/account/recovery?app=on")
+        audit.check("account recovery, with an app")
+        recover(browser, site, request, lang, email, recovery_codes[0], audit)
+
         tab.goto("/account/delete")
         submit(tab, "form[action='/account/delete'] [type=submit]")
         audit.check("account deleted")
 
-        assert len(audit.checked) == 24, audit.checked
+        assert len(audit.checked) == 29, audit.checked
         audit.assert_clean()
 
 
