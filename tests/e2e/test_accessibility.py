@@ -10,7 +10,7 @@ still carry it, and the page to have refused nothing.
 
 Then reflow (WCAG 1.4.10) and resize (1.4.4): /register, /login, /account and the back office's
 dashboard must not scroll sideways 320 CSS px wide, nor in a 1280 px window zoomed to 200 %.
-Screenshots: tests/artifacts/screenshots/a11y-<lang>-<page>-<width>.png.
+Screenshots: tests/artifacts/screenshots/a11y-<lang>-<page>-{320px,1280px-at-200-percent}.png.
 """
 
 from __future__ import annotations
