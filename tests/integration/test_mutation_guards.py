@@ -22,7 +22,6 @@ from itsdangerous import TimestampSigner
 from limits import parse_many
 from sqlalchemy import func, select, update
 
-from keyfob.web.pages import routers
 from keyfob.auth.recovery import status
 from keyfob.auth.throttle import DEFAULT_RATES
 from keyfob.errors import CsrfFailed
@@ -38,6 +37,7 @@ from keyfob.models import (
     WebAuthnChallenge,
     utcnow,
 )
+from keyfob.web.pages import routers
 from keyfob.web.runtime import Runtime
 from tests.conftest import SECRET, SITE, csrf_from
 from tests.integration.test_admin_support import sign_in_elsewhere

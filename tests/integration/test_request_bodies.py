@@ -39,10 +39,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from keyfob.admin.views import VIEWS
-from keyfob.web.pages import routers
 from keyfob.auth.throttle import DEFAULT_RATES
 from keyfob.models import Passkey, SignInSession
 from keyfob.settings import Settings
+from keyfob.web.pages import routers
 from keyfob.web.runtime import Runtime
 from tests.conftest import CSRF_META, SITE, csrf_from
 from tests.integration.test_admin_support import (

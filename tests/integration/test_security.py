@@ -10,8 +10,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from keyfob.app import create_app
-from keyfob.web.pages import routers
 from keyfob.settings import Settings
+from keyfob.web.pages import routers
 from keyfob.web.runtime import Runtime
 from tests.conftest import SECRET, csrf_from
 
