@@ -6,7 +6,8 @@ CPU time (the database thread included) per call.
 
     .venv/bin/python -m tests.benchlib.micro [--rounds 300] [--profile out.prof]
 
-`--profile` writes a cProfile of the measured rounds (read it with `python -m pstats`).
+`--profile` writes a cProfile of the measured rounds (read it with `python -m pstats`), of
+one kind of request with `--only` ("GET /login", "options", "verify", "GET /account").
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ async def sign_up(app: Any, runtime: Any, sink: MailSink, email: str) -> SoftAut
     return authenticator
 
 
-async def main(rounds: int, profile: Path | None) -> None:
+async def main(rounds: int, profile: Path | None, only: str | None = None) -> None:
     from keyfob import migrate
     from keyfob.app import create_app
     from keyfob.settings import Settings
@@ -169,7 +170,7 @@ async def main(rounds: int, profile: Path | None) -> None:
             async def timed(
                 kind: str, *args: Any, **kwargs: Any
             ) -> tuple[int, dict[str, str], bytes]:
-                if profiler is not None:
+                if profiler is not None and only in (None, kind):
                     profiler.enable()
                 began = time.process_time()
                 answer = await call(app, *args, **kwargs)
@@ -228,7 +229,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--only", help="profile only this request: 'GET /login', 'options', ...")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main(max(10, args.rounds), args.profile))  # as uvicorn runs the site
+    uvloop.run(main(max(10, args.rounds), args.profile, args.only))  # as uvicorn runs the site
