@@ -347,6 +347,10 @@ def test_the_back_office_passes_axe(staff: Staff) -> None:
     tab.goto("/admin/")
     expect(page.locator("[data-staff-email]")).to_have_text(staff.email)
     audit.check("dashboard")
+    menu = page.locator("aside.navbar-vertical").bounding_box()
+    assert menu is not None
+    menu_starts_right = menu["x"] > (page.viewport_size or {"width": 0})["width"] / 2
+    assert menu_starts_right == (staff.lang == "ar"), "the menu sits where the text starts"
     tab.shot("dashboard")
     for name, path, _heading in VIEWS:
         tab.goto(path)
