@@ -573,7 +573,8 @@ def print_targets(
     print(f"\nTargets (median of {args.runs} run(s); ratios taken within each run)")
     signin = found.get(("signin", "sqlite"))
     if signin is not None:
-        p99s = signin["p99_by_kind"]
+        # the sign-in's own two requests: each connection's first GET /login is set-up
+        p99s = {k: v for k, v in signin["p99_by_kind"].items() if k in {"options", "verify"}}
         worst = max(p99s.values(), default=0.0)
         print(
             f"  1. SQLite, {args.workers} workers: {signin['units_per_s']:.0f} sign-ins/s "
@@ -586,7 +587,11 @@ def print_targets(
     if one is not None:
         print(
             f"     1 worker: {one['units_per_s']:.0f} sign-ins/s, p99 "
-            + ", ".join(f"{k} {v:.0f} ms" for k, v in one["p99_by_kind"].items())
+            + ", ".join(
+                f"{k} {v:.0f} ms"
+                for k, v in one["p99_by_kind"].items()
+                if k in {"options", "verify"}
+            )
         )
     for database in ("sqlite", "postgresql"):
         full = found.get(("signin_full", database))
