@@ -1,13 +1,12 @@
-"""Pure ASGI middleware: security headers, request-size cap, and the request's language.
-The site runs `Edge`, the first three in one layer; the single-purpose classes remain for
-applications that want one of them alone."""
+"""Pure ASGI middleware: `Edge` (Host check, security headers, loopback alias, request-size
+cap, CSRF settings) in one layer, and the request's language."""
 
 from __future__ import annotations
 
 import json
 from http.cookies import CookieError, SimpleCookie
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,68 +28,6 @@ PERMISSIONS = (
 CACHEABLE_PREFIXES = ("/static/", "/favicon")
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
-        self.hsts = hsts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "same-origin")
-                headers.setdefault("Permissions-Policy", PERMISSIONS)
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                if not scope["path"].startswith(CACHEABLE_PREFIXES):
-                    # Pages show secrets (an app's key, recovery codes, a link's token) and
-                    # are one person's: no cache, shared or the browser's, keeps a copy.
-                    headers.setdefault("Cache-Control", "no-store")
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", "max-age=63072000")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class BodyLimit:
-    """uvicorn sets no body limit; past `limit` bytes the request gets a 413."""
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLargeSignal
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLargeSignal:
-            await _too_large(send)
-
-
 class BodyTooLargeSignal(Exception):
     """Raised inside a streaming body read; answered with 413 if no response started yet."""
 
@@ -110,36 +47,10 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class LoopbackAlias:
-    """A local site opened as http://127.0.0.1:PORT is sent on to its own URL (passkeys need
-    the domain name); /healthz answers on any name the site accepts, for monitors."""
-
-    def __init__(self, app: ASGIApp, *, origin: str, aliases: tuple[str, ...]) -> None:
-        self.app = app
-        self.origin = origin
-        self.aliases = aliases
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/healthz":
-            host = host_name(Headers(scope=scope).get("host", ""))
-            if host in self.aliases and scope["method"] in {"GET", "HEAD"}:
-                query = scope.get("query_string", b"").decode("latin-1")
-                target = self.origin + scope["path"] + (f"?{query}" if query else "")
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 308,
-                        "headers": [(b"location", target.encode()), (b"content-length", b"0")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-        await self.app(scope, receive, send)
-
-
 class Edge:
-    """TrustedHostMiddleware, SecurityHeaders, LoopbackAlias, BodyLimit and starlette-wtf's
-    CSRFProtectMiddleware in one layer: each read the request's headers again and wrapped
+    """Starlette's TrustedHostMiddleware, security headers, the loopback alias, a body limit
+    and starlette-wtf's CSRFProtectMiddleware in one layer: as five, each read the request's
+    headers again and wrapped
     `send` once more, on every request. The same answers, in the same order: the security
     headers on every response (no-store but for static files), then a Host header the site
     does not answer to refused by Starlette's check (its verdict depends on the header alone,

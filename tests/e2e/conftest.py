@@ -407,6 +407,26 @@ def tab(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterato
     close_tab(opened)
 
 
+def make_staff(site: Site, email: str, **environment: str) -> None:
+    """`keyfob staff add EMAIL`, run as an operator would, on the server's own database;
+    `environment`: what else the server was started with (a site package)."""
+    var_dir = site.log.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFOB_")}
+    env.update(KEYFOB_VAR_DIR=str(var_dir), KEYFOB_SITE_URL=site.url, KEYFOB_SMTP_URL=site.mail.url)
+    env.update(environment)
+    done = subprocess.run(
+        [str(KEYFOB), "staff", "add", email],
+        cwd=var_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{email} is now staff" in done.stdout
+
+
 def new_email(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
 

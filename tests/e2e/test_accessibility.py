@@ -29,8 +29,15 @@ import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.e2e import axe
-from tests.e2e.conftest import SCREENSHOTS, close_tab, file_name, new_email, open_tab
-from tests.e2e.test_admin import CSRF_META, VIEWS, make_staff
+from tests.e2e.conftest import (
+    SCREENSHOTS,
+    close_tab,
+    file_name,
+    make_staff,
+    new_email,
+    open_tab,
+)
+from tests.e2e.test_admin import CSRF_META, VIEWS
 from tests.mailsink import CODE_LINE, text_of
 
 if TYPE_CHECKING:

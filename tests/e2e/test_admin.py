@@ -9,16 +9,14 @@ refused. Screenshots: tests/artifacts/screenshots/admin-*.png.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import KEYFOB, SCREENSHOTS, new_email
+from tests.e2e.conftest import SCREENSHOTS, make_staff, new_email
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import Site, Tab
@@ -34,24 +32,6 @@ VIEWS = [
     ("audit-log", "/admin/audit-event/list", "Audit log"),
     ("mail-outbox", "/admin/outbox-mail/list", "Mail outbox"),
 ]
-
-
-def make_staff(site: Site, email: str) -> None:
-    """`keyfob staff add EMAIL`, run as an operator would, on the server's own database."""
-    var_dir = site.log.parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFOB_")}
-    env.update(KEYFOB_VAR_DIR=str(var_dir), KEYFOB_SITE_URL=site.url, KEYFOB_SMTP_URL=site.mail.url)
-    done = subprocess.run(
-        [str(KEYFOB), "staff", "add", email],
-        cwd=var_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert f"{email} is now staff" in done.stdout
 
 
 def sign_up_by_http(site: Site, email: str) -> None:

@@ -9,15 +9,13 @@ tests/artifacts/screenshots/test_notes-*.png.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import KEYFOB, new_email, open_tab
+from tests.e2e.conftest import make_staff, new_email, open_tab
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -28,24 +26,6 @@ pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOTES_SITE = {"KEYFOB_SITE_PACKAGE": "notes", "PYTHONPATH": str(EXAMPLES)}
-
-
-def make_staff(site: Site, email: str) -> None:
-    """`keyfob staff add EMAIL` with the same site package as the server."""
-    var_dir = site.log.parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFOB_")}
-    env.update(NOTES_SITE, KEYFOB_VAR_DIR=str(var_dir), KEYFOB_SITE_URL=site.url)
-    env.update(KEYFOB_SMTP_URL=site.mail.url)
-    done = subprocess.run(
-        [str(KEYFOB), "staff", "add", email],
-        cwd=var_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def write_note(tab: Tab, text: str) -> None:
@@ -87,7 +67,7 @@ def test_notes_are_private_and_staff_see_only_counts(
     finally:
         other.context.close()
 
-    make_staff(site, fresh_email)
+    make_staff(site, fresh_email, **NOTES_SITE)
     tab.goto("/admin/")
     page.get_by_role("link", name="Notes").click()
     page.wait_for_url("**/admin/notes")
