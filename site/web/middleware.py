@@ -26,6 +26,9 @@ PERMISSIONS = (
 
 
 CACHEABLE_PREFIXES = ("/static/", "/favicon")
+# Pages show secrets (an app's key, recovery codes, a link's token) and are one person's: no
+# cache, shared or the browser's, keeps a copy. A route may still say otherwise for itself.
+NO_STORE = ((b"cache-control", b"no-store"),)
 
 
 class BodyTooLargeSignal(Exception):
@@ -87,15 +90,14 @@ class Edge:
         ]
         if hsts:
             fixed.append(("strict-transport-security", "max-age=63072000"))
-        self.static_headers = [(k.encode(), v.encode()) for k, v in fixed]
-        self.page_headers = [*self.static_headers, (b"cache-control", b"no-store")]
+        self.security_headers = [(k.encode(), v.encode()) for k, v in fixed]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
-        send = _with_headers(send, self.static_headers if cacheable else self.page_headers)
+        send = _with_headers(send, self.security_headers, () if cacheable else NO_STORE)
         host = next((v for k, v in scope["headers"] if k == b"host"), None)
         if host is not None and host in self.known_hosts:
             await self._checked(scope, receive, send)
@@ -156,16 +158,21 @@ class Edge:
         return True
 
 
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    """`send`, adding to the response's start each of `extra` the response does not set."""
+def _with_headers(
+    send: Send, enforced: list[tuple[bytes, bytes]], defaults: tuple[tuple[bytes, bytes], ...]
+) -> Send:
+    """`send`, with every `enforced` header set to Keyfob's value whatever the response said
+    (no route, Keyfob's or a site package's, can loosen the CSP or allow framing), and each of
+    `defaults` added where the response sets none."""
+    replaced = {name for name, _ in enforced}
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = message.setdefault("headers", [])
-            if not isinstance(headers, list):
-                headers = message["headers"] = list(headers)
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
             present = {name.lower() for name, _ in headers}
-            headers.extend(pair for pair in extra if pair[0] not in present)
+            headers.extend(enforced)
+            headers.extend(pair for pair in defaults if pair[0] not in present)
+            message["headers"] = headers
         await send(message)
 
     return sending

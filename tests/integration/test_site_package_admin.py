@@ -12,6 +12,7 @@ from sqlalchemy import update
 from keyfob.auth.staff import set_staff
 from keyfob.models import SignInSession, utcnow
 from keyfob.settings import Settings
+from keyfob.web.middleware import CSP
 from keyfob.web.runtime import Runtime
 from tests.integration.test_admin_support import (
     MEMBER,
@@ -115,3 +116,13 @@ async def test_each_person_dependency_lets_in_whom_it_says(
     async with runtime.sessionmaker() as db, db.begin():
         await set_staff(db, email=MEMBER, staff=True)
     assert await who("staff") == (200, {"email": MEMBER, "recovery": False})
+
+
+async def test_an_owner_route_cannot_loosen_the_security_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/who/loose")
+    assert response.status_code == 200
+    assert response.headers.get_list("content-security-policy") == [CSP]
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+    assert response.headers["cache-control"] == "private, max-age=60", "caching is the route's"

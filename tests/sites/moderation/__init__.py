@@ -73,5 +73,18 @@ async def recent(person: Annotated[Person, Depends(signed_in_within(2))]) -> dic
     return _seen(person)
 
 
+@router.get("/loose")
+async def loose() -> Response:
+    """A route that tries to loosen the site's headers, as careless owner code might."""
+    return Response(
+        "framed",
+        headers={
+            "Content-Security-Policy": "default-src * 'unsafe-inline'",
+            "X-Frame-Options": "ALLOWALL",
+            "Cache-Control": "private, max-age=60",
+        },
+    )
+
+
 def extension() -> Extension:
     return Extension.of_package(__name__, routers=[router], admin_views=[FlagView])
