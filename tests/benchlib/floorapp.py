@@ -95,14 +95,7 @@ def create() -> FastAPI:
                 challenge_id,
                 challenge,
             )
-        made = generate_authentication_options(
-            rp_id="localhost",
-            challenge=challenge,
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        response = JSONResponse(json.loads(options_to_json(made)))
-        response.set_cookie("challenge", challenge_id, httponly=True, samesite="lax")
-        return response
+        return _options_response(challenge, challenge_id)
 
     @app.post("/login/passkey/verify")
     async def verify(request: Request) -> JSONResponse:
@@ -199,14 +192,7 @@ def create_sqlite() -> FastAPI:
                 "INSERT INTO floor_challenges VALUES (?, ?, ?)",
                 (challenge_id, challenge, time.time() + 300),
             )
-        made = generate_authentication_options(
-            rp_id="localhost",
-            challenge=challenge,
-            user_verification=UserVerificationRequirement.REQUIRED,
-        )
-        response = JSONResponse(json.loads(options_to_json(made)))
-        response.set_cookie("challenge", challenge_id, httponly=True, samesite="lax")
-        return response
+        return _options_response(challenge, challenge_id)
 
     @app.post("/login/passkey/verify")
     async def verify(request: Request) -> JSONResponse:
@@ -266,3 +252,16 @@ def create_sqlite() -> FastAPI:
         return response
 
     return app
+
+
+def _options_response(challenge: bytes, challenge_id: str) -> JSONResponse:
+    """The passkey request options for `challenge`, its id in a cookie: the same in both
+    floors, so they differ only in their database."""
+    made = generate_authentication_options(
+        rp_id="localhost",
+        challenge=challenge,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    response = JSONResponse(json.loads(options_to_json(made)))
+    response.set_cookie("challenge", challenge_id, httponly=True, samesite="lax")
+    return response
