@@ -144,9 +144,11 @@ def of_site(settings: Settings) -> list[Extension]:
 
 
 def migration_folders(package: str) -> list[Path]:
-    """Only the migration folders: enough for `keyfob db upgrade`, without building routers."""
+    """Only the migration folders: enough for `keyfob db upgrade`, without importing the
+    package's pages and back office (`extension()` would)."""
     folders = [paths.MIGRATIONS / "versions"]
-    owner = load(package)
-    if owner is not None and owner.migrations is not None:
-        folders.append(owner.migrations)
+    if package:
+        found = _folder(package_folder(package) / "migrations" / "versions")
+        if found is not None:
+            folders.append(found)
     return folders
