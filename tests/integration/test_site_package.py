@@ -14,10 +14,16 @@ import httpx
 import pytest
 from notes.models import Note
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from keyfob import migrate
 from keyfob.app import create_app
+from keyfob.auth import account
+from keyfob.auth.client import Client
 from keyfob.auth.staff import set_staff
+from keyfob.db import make_sessionmaker
+from keyfob.events import AccountDeleted, Events
+from keyfob.models import User, utcnow
 from keyfob.settings import Settings
 from keyfob.web.runtime import Runtime
 from tests.conftest import SITE, csrf_from, run_in_thread
@@ -223,3 +229,31 @@ async def test_staff_see_note_counts_but_not_notes_and_others_are_refused(
     assert "one" not in re.sub(r"<[^>]+>", " ", page.text).split()
     menu = await client.get("/admin/")
     assert 'href="http://localhost:8000/admin/notes"' in menu.text or "/admin/notes" in menu.text
+
+
+async def _delete_with(runtime: Runtime, events: Events) -> None:
+    """Deletes Amy's account as /account/delete does, with `events` as the only handlers."""
+    maker = make_sessionmaker(runtime.engine, events)
+    async with maker() as db, db.begin():
+        user = (await db.scalars(select(User).where(User.email == AMY))).one()
+        await account.delete_account(
+            db, user=user, notifier=runtime.notifier, client=Client(), now=utcnow()
+        )
+
+
+async def test_an_account_is_never_deleted_while_its_notes_stay_behind(
+    client: httpx.AsyncClient, amy: SoftAuthenticator, runtime: Runtime
+) -> None:
+    assert (await write(client, "kept")).status_code == 303
+
+    async def refuse(db: object, event: AccountDeleted) -> None:
+        raise RuntimeError("the owner's store is down")
+
+    with pytest.raises(RuntimeError):
+        await _delete_with(runtime, Events({AccountDeleted: [refuse]}))
+    with pytest.raises(IntegrityError):  # no handler ran: the foreign key refuses
+        await _delete_with(runtime, Events())
+    async with runtime.sessionmaker() as db:
+        assert await db.scalar(select(User.id).where(User.email == AMY)) is not None
+    assert await note_count(runtime) == 1
+    assert "kept" in (await client.get("/notes")).text
