@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
     base64url_to_bytes,
@@ -41,6 +41,7 @@ from keyfob.auth import audit, sessions
 from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.auth.providers import provider_name
+from keyfob.db import core
 from keyfob.errors import (
     ChallengeExpired,
     CredentialInUse,
@@ -51,11 +52,39 @@ from keyfob.errors import (
     SignCountRegressed,
     UnknownCredential,
 )
-from keyfob.models import Passkey, User, WebAuthnChallenge
+from keyfob.models import Passkey, User, WebAuthnChallenge, table
 
 MAX_CREDENTIAL_ID = 1023
 MAX_NAME = 64
 TIMEOUT_MS = 120_000
+
+CHALLENGES = table(WebAuthnChallenge)
+PASSKEYS = table(Passkey)
+USERS = table(User)
+
+# The challenge, and the passkey and account the credential names: absent passkey columns
+# mean an unknown credential, an absent row a missing challenge.
+_ASSERTION = (
+    select(
+        CHALLENGES.c.purpose,
+        CHALLENGES.c.challenge,
+        CHALLENGES.c.user_id.label("bound_to"),
+        CHALLENGES.c.expires_at,
+        PASSKEYS.c.id.label("passkey_id"),
+        PASSKEYS.c.public_key,
+        PASSKEYS.c.sign_count,
+        USERS.c.id.label("user_id"),
+        USERS.c.email,
+        USERS.c.webauthn_handle,
+        USERS.c.is_active,
+    )
+    .select_from(
+        CHALLENGES.outerjoin(
+            PASSKEYS, PASSKEYS.c.credential_id == bindparam("credential_id")
+        ).outerjoin(USERS, USERS.c.id == PASSKEYS.c.user_id)
+    )
+    .where(CHALLENGES.c.id == bindparam("challenge_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +96,17 @@ class Ceremony:
 
 
 @dataclass(frozen=True)
+class Account:
+    """The account a passkey signed in to, as the session and the audit log need it."""
+
+    id: int
+    email: str
+
+
+@dataclass(frozen=True)
 class SignedIn:
-    user: User
-    passkey: Passkey
+    user: Account
+    passkey_id: int
     synced: bool
 
 
@@ -93,16 +130,16 @@ async def _store_challenge(
     db: AsyncSession, *, purpose: str, challenge: bytes, user: User | None, expires: datetime
 ) -> str:
     challenge_id = secrets.token_hex(16)
-    db.add(
-        WebAuthnChallenge(
-            id=challenge_id,
-            purpose=purpose,
-            challenge=challenge,
-            user_id=user.id if user else None,
-            expires_at=expires,
-        )
+    await (await core(db)).execute(
+        insert(CHALLENGES),
+        {
+            "id": challenge_id,
+            "purpose": purpose,
+            "challenge": challenge,
+            "user_id": user.id if user else None,
+            "expires_at": expires,
+        },
     )
-    await db.flush()
     return challenge_id
 
 
@@ -249,99 +286,108 @@ async def finish_authentication(
     credential: dict[str, Any],
     expect: Expectation,
     now: datetime,
-    ip: str = "",
-    user_agent: str = "",
+    client: Client | None = None,
 ) -> SignedIn:
     """Raises ChallengeExpired, UnknownCredential, PasskeyRejected, SignCountRegressed or
     MalformedRequest. A regressed counter is audited (the caller commits on KeyfobError).
 
-    The challenge is read, the assertion checked, and only then is the challenge consumed
-    (deleted in the statement that proves it was still there) with every other write after
-    it: on SQLite the one write lock is held for those writes alone, not through the
-    signature check. A failed check consumes the challenge too, so it is used exactly once."""
-    challenge = await _live_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
-    try:
-        passkey, owner, verified = await _check_assertion(
-            db, challenge, credential, expect, now=now, ip=ip, user_agent=user_agent
-        )
-    except Exception:
-        await db.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge.id))
-        raise
-    await consume_challenge(db, challenge_id=challenge_id, purpose="sign_in", now=now)
-    passkey.sign_count = verified.new_sign_count
-    passkey.backed_up = verified.credential_backed_up
-    passkey.last_used_at = now
-    return SignedIn(user=owner, passkey=passkey, synced=verified.credential_backed_up)
-
-
-async def _live_challenge(
-    db: AsyncSession, *, challenge_id: str | None, purpose: str, now: datetime
-) -> WebAuthnChallenge:
-    """Read only: whether it is still usable is decided when it is consumed."""
-    row = await db.get(WebAuthnChallenge, challenge_id) if challenge_id else None
-    if row is None or row.purpose != purpose or row.expires_at <= now:
+    One read (the challenge, and the passkey and account the credential names), the check,
+    then the writes: the challenge consumed, deleted in the statement that proves it was still
+    there, and the passkey's counter. On SQLite the one write lock is held for those two alone,
+    not through the signature check. A failed check consumes the challenge too, so it is used
+    exactly once. Core statements, no ORM objects: this is the hottest path of the site."""
+    if not challenge_id:
         raise ChallengeExpired
-    return row
+    conn = await core(db)
+    try:
+        raw_id, user_handle = _credential_ids(credential)
+        malformed: MalformedRequest | None = None
+    except MalformedRequest as exc:
+        raw_id, user_handle, malformed = b"", None, exc
+    row = (
+        await conn.execute(_ASSERTION, {"challenge_id": challenge_id, "credential_id": raw_id})
+    ).first()
+    if row is None or row.purpose != "sign_in" or row.expires_at <= now:
+        raise ChallengeExpired
+    try:
+        if malformed is not None:
+            raise malformed
+        verified = _check_assertion(row, user_handle, credential, expect)
+    except Exception as exc:
+        await conn.execute(delete(CHALLENGES).where(CHALLENGES.c.id == challenge_id))
+        if isinstance(exc, SignCountRegressed):  # possibly a cloned authenticator
+            await audit.write(
+                db,
+                "sign_count_anomaly",
+                now=now,
+                user=Account(id=row.user_id, email=row.email),
+                client=client,
+                passkey_id=row.passkey_id,
+                stored=row.sign_count,
+            )
+        raise
+    consumed = await conn.execute(
+        delete(CHALLENGES).where(CHALLENGES.c.id == challenge_id, CHALLENGES.c.purpose == "sign_in")
+    )
+    if consumed.rowcount != 1:
+        raise ChallengeExpired
+    await conn.execute(
+        update(PASSKEYS)
+        .where(PASSKEYS.c.id == row.passkey_id)
+        .values(
+            sign_count=verified.new_sign_count,
+            backed_up=verified.credential_backed_up,
+            last_used_at=now,
+        )
+    )
+    return SignedIn(
+        user=Account(id=row.user_id, email=row.email),
+        passkey_id=row.passkey_id,
+        synced=verified.credential_backed_up,
+    )
 
 
-async def _check_assertion(
-    db: AsyncSession,
-    challenge: WebAuthnChallenge,
-    credential: dict[str, Any],
-    expect: Expectation,
-    *,
-    now: datetime,
-    ip: str,
-    user_agent: str,
-) -> tuple[Passkey, User, VerifiedAuthentication]:
+def _credential_ids(credential: dict[str, Any]) -> tuple[bytes, bytes | None]:
     with map_errors():
         raw_id = base64url_to_bytes(str(credential["rawId"]))
         handle = credential["response"].get("userHandle")
-        user_handle = base64url_to_bytes(handle) if isinstance(handle, str) else None
-    found = (
-        await db.execute(
-            select(Passkey, User)
-            .join(User, User.id == Passkey.user_id)
-            .where(Passkey.credential_id == raw_id)
-        )
-    ).first()
-    if found is None:
+        return raw_id, base64url_to_bytes(handle) if isinstance(handle, str) else None
+
+
+def _check_assertion(
+    row: Row[*tuple[Any, ...]],
+    user_handle: bytes | None,
+    credential: dict[str, Any],
+    expect: Expectation,
+) -> VerifiedAuthentication:
+    """What py_webauthn checks, and what it does not: that the passkey is known, belongs to
+    the account the user handle names (and, for re-authentication, to the challenge's
+    account), and that the account is active."""
+    if row.passkey_id is None or row.user_id is None:
         raise UnknownCredential
-    passkey, owner = found
-    if challenge.user_id is not None and challenge.user_id != owner.id:
+    if row.bound_to is not None and row.bound_to != row.user_id:
         raise PasskeyRejected
-    if user_handle is None or not secrets.compare_digest(user_handle, owner.webauthn_handle):
+    if user_handle is None or not secrets.compare_digest(user_handle, row.webauthn_handle):
         raise PasskeyRejected
-    if not owner.is_active:
+    if not row.is_active:
         raise PasskeyRejected
     with map_errors():
         try:
             verified = verify_authentication_response(
                 credential=credential,
-                expected_challenge=challenge.challenge,
+                expected_challenge=row.challenge,
                 expected_rp_id=expect.rp_id,
                 expected_origin=expect.origin,
-                credential_public_key=passkey.public_key,
-                credential_current_sign_count=passkey.sign_count,
+                credential_public_key=row.public_key,
+                credential_current_sign_count=row.sign_count,
                 require_user_verification=True,
             )
         except WebAuthnException as exc:
             if "sign count" in str(exc):
-                # sign count went backwards: possibly a cloned authenticator
-                audit.record(
-                    db,
-                    "sign_count_anomaly",
-                    now=now,
-                    user=owner,
-                    ip=ip,
-                    user_agent=user_agent,
-                    passkey_id=passkey.id,
-                    stored=passkey.sign_count,
-                )
                 raise SignCountRegressed from exc
             raise
         _refuse_cross_origin(credential)
-    return passkey, owner, verified
+    return verified
 
 
 def _refuse_cross_origin(credential: dict[str, Any]) -> None:

@@ -59,12 +59,11 @@ async def confirm_with_passkey(
         credential=credential,
         expect=expect,
         now=now,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     if signed_in.user.id != session.user_id:
         raise PasskeyRejected
-    token = await sessions.upgrade_session(db, session, now=now, passkey_id=signed_in.passkey.id)
+    token = await sessions.upgrade_session(db, session, now=now, passkey_id=signed_in.passkey_id)
     audit.record(
         db,
         "reauth",
@@ -72,7 +71,7 @@ async def confirm_with_passkey(
         user=session.user,
         client=client,
         method="passkey",
-        passkey_id=signed_in.passkey.id,
+        passkey_id=signed_in.passkey_id,
     )
     return token
 

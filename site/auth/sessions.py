@@ -10,12 +10,16 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.models import SignInSession, User
+from keyfob.auth.audit import Subject
+from keyfob.db import core
+from keyfob.models import SignInSession, User, table
 
 TOUCH_EVERY = timedelta(minutes=1)
+SESSIONS = table(SignInSession)
+USERS = table(User)
 
 
 def hash_token(token: str) -> str:
@@ -25,35 +29,41 @@ def hash_token(token: str) -> str:
 async def open_session(
     db: AsyncSession,
     *,
-    user: User,
+    user: Subject,
     method: str,
     recovery: bool,
     ip: str,
     user_agent: str,
     now: datetime,
     passkey_id: int | None = None,
-) -> tuple[SignInSession, str]:
-    """Returns the row and the token for the cookie; the token is not stored anywhere.
-    `passkey_id` names the passkey that signed in, so revoking it can end the session."""
+) -> str:
+    """Returns the token for the cookie; the token is not stored anywhere. `passkey_id` names
+    the passkey that signed in, so revoking it can end the session. Two Core statements: every
+    sign-in runs them, and ORM objects and their flush would cost several times as much."""
     token = secrets.token_urlsafe(32)
-    row = SignInSession(
-        user_id=user.id,
-        token_hash=hash_token(token),
-        method=method,
-        is_recovery=recovery,
-        created_at=now,
-        authenticated_at=now,
-        authenticated_by=method,
-        passkey_id=passkey_id,
-        last_seen_at=now,
-        ip=ip[:45],
-        user_agent=user_agent[:400],
+    conn = await core(db)
+    await conn.execute(
+        insert(SESSIONS),
+        {
+            "user_id": user.id,
+            "token_hash": hash_token(token),
+            "method": method,
+            "is_recovery": recovery,
+            "created_at": now,
+            "authenticated_at": now,
+            "authenticated_by": method,
+            "passkey_id": passkey_id,
+            "last_seen_at": now,
+            "ip": ip[:45],
+            "user_agent": user_agent[:400],
+        },
     )
-    db.add(row)
-    user.last_sign_in_at = now
-    user.last_sign_in_method = method
-    await db.flush()
-    return row, token
+    await conn.execute(
+        update(USERS)
+        .where(USERS.c.id == user.id)
+        .values(last_sign_in_at=now, last_sign_in_method=method)
+    )
+    return token
 
 
 async def find_session(
@@ -115,7 +125,8 @@ async def revoke_sessions_of_passkey(
 
 async def revoke_token(db: AsyncSession, *, token: str) -> None:
     """Ends whatever session `token` names, if any: used when a browser signs in again."""
-    await db.execute(delete(SignInSession).where(SignInSession.token_hash == hash_token(token)))
+    gone = delete(SESSIONS).where(SESSIONS.c.token_hash == hash_token(token))
+    await (await core(db)).execute(gone)
 
 
 async def list_sessions(db: AsyncSession, *, user_id: int) -> list[SignInSession]:

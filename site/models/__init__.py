@@ -1,7 +1,7 @@
 """Every table; Alembic's autogenerate and the app import them from here."""
 
 from keyfob.models.audit import AuditEvent
-from keyfob.models.base import Base, utcnow
+from keyfob.models.base import Base, table, utcnow
 from keyfob.models.challenge import WebAuthnChallenge
 from keyfob.models.code import EmailCode
 from keyfob.models.outbox import OutboxMail
@@ -21,5 +21,6 @@ __all__ = [
     "SignInSession",
     "User",
     "WebAuthnChallenge",
+    "table",
     "utcnow",
 ]

@@ -56,8 +56,7 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         credential=credential,
         expect=runtime.expect,
         now=utcnow(),
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
     )
     target = request.session.pop(AFTER_SIGN_IN, None) or "/account"
     await start_session(
@@ -66,7 +65,7 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         user=signed_in.user,
         method="passkey",
         recovery=False,
-        passkey_id=signed_in.passkey.id,
+        passkey_id=signed_in.passkey_id,
         synced=signed_in.synced,
     )
     return JSONResponse({"redirect": local_path(target)})

@@ -8,7 +8,8 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import audit, sessions
-from keyfob.models import SignInSession, User, utcnow
+from keyfob.auth.audit import Subject
+from keyfob.models import SignInSession, utcnow
 from keyfob.web.deps import SESSION_KEY, client_of
 
 AFTER_SIGN_IN = "after_sign_in"  # a local path to go to once signed in, from /login?next=
@@ -18,12 +19,12 @@ async def start_session(
     request: Request,
     db: AsyncSession,
     *,
-    user: User,
+    user: Subject,
     method: str,
     recovery: bool,
     passkey_id: int | None = None,
     **detail: Any,
-) -> SignInSession:
+) -> None:
     """Rotates the browser session: nothing from before sign-in (CSRF token included) survives.
     `passkey_id`: the passkey that signed in, if one did."""
     client = client_of(request)
@@ -31,7 +32,7 @@ async def start_session(
     previous = request.session.get(SESSION_KEY)
     if isinstance(previous, str):
         await sessions.revoke_token(db, token=previous)
-    row, token = await sessions.open_session(
+    token = await sessions.open_session(
         db,
         user=user,
         method=method,
@@ -43,20 +44,11 @@ async def start_session(
     )
     if passkey_id is not None:
         detail["passkey_id"] = passkey_id
-    audit.record(
-        db,
-        "sign_in",
-        now=now,
-        user=user,
-        client=client,
-        method=method,
-        recovery=recovery,
-        **detail,
+    await audit.write(
+        db, "sign_in", now=now, user=user, client=client, method=method, recovery=recovery, **detail
     )
     request.session.clear()
     request.session[SESSION_KEY] = token
-    request.state.sign_in = row
-    return row
 
 
 def rotate(request: Request, token: str) -> None:
