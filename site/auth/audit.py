@@ -13,6 +13,7 @@ from keyfob.db import core
 from keyfob.models import AuditEvent, table
 
 EVENTS = table(AuditEvent)
+_INSERT = insert(EVENTS)
 
 
 class Subject(Protocol):
@@ -54,7 +55,7 @@ async def write(
     """The same entry as `record`, inserted at once by one Core statement: on the passkey
     sign-in path an ORM object and its flush cost several times the insert itself."""
     values = _entry(kind, now, user, "", "", "", client, detail)
-    await (await core(db)).execute(insert(EVENTS), values)
+    await (await core(db)).execute(_INSERT, values)
 
 
 def _entry(

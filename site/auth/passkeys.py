@@ -85,6 +85,17 @@ _ASSERTION = (
     )
     .where(CHALLENGES.c.id == bindparam("challenge_id"))
 )
+_FORGET = delete(CHALLENGES).where(CHALLENGES.c.id == bindparam("challenge_id"))
+_CONSUME = _FORGET.where(CHALLENGES.c.purpose == "sign_in")
+_USED = (
+    update(PASSKEYS)
+    .where(PASSKEYS.c.id == bindparam("passkey_id"))
+    .values(
+        sign_count=bindparam("new_count"),
+        backed_up=bindparam("new_backed_up"),
+        last_used_at=bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -314,7 +325,7 @@ async def finish_authentication(
             raise malformed
         verified = _check_assertion(row, user_handle, credential, expect)
     except Exception as exc:
-        await conn.execute(delete(CHALLENGES).where(CHALLENGES.c.id == challenge_id))
+        await conn.execute(_FORGET, {"challenge_id": challenge_id})
         if isinstance(exc, SignCountRegressed):  # possibly a cloned authenticator
             await audit.write(
                 db,
@@ -326,19 +337,17 @@ async def finish_authentication(
                 stored=row.sign_count,
             )
         raise
-    consumed = await conn.execute(
-        delete(CHALLENGES).where(CHALLENGES.c.id == challenge_id, CHALLENGES.c.purpose == "sign_in")
-    )
+    consumed = await conn.execute(_CONSUME, {"challenge_id": challenge_id})
     if consumed.rowcount != 1:
         raise ChallengeExpired
     await conn.execute(
-        update(PASSKEYS)
-        .where(PASSKEYS.c.id == row.passkey_id)
-        .values(
-            sign_count=verified.new_sign_count,
-            backed_up=verified.credential_backed_up,
-            last_used_at=now,
-        )
+        _USED,
+        {
+            "passkey_id": row.passkey_id,
+            "new_count": verified.new_sign_count,
+            "new_backed_up": verified.credential_backed_up,
+            "now": now,
+        },
     )
     return SignedIn(
         user=Account(id=row.user_id, email=row.email),

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth.audit import Subject
@@ -20,6 +20,12 @@ from keyfob.models import SignInSession, User, table
 TOUCH_EVERY = timedelta(minutes=1)
 SESSIONS = table(SignInSession)
 USERS = table(User)
+_OPEN = insert(SESSIONS)
+_SIGNED_IN = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("user_id"))
+    .values(last_sign_in_at=bindparam("now"), last_sign_in_method=bindparam("method"))
+)
 
 
 def hash_token(token: str) -> str:
@@ -43,7 +49,7 @@ async def open_session(
     token = secrets.token_urlsafe(32)
     conn = await core(db)
     await conn.execute(
-        insert(SESSIONS),
+        _OPEN,
         {
             "user_id": user.id,
             "token_hash": hash_token(token),
@@ -58,11 +64,7 @@ async def open_session(
             "user_agent": user_agent[:400],
         },
     )
-    await conn.execute(
-        update(USERS)
-        .where(USERS.c.id == user.id)
-        .values(last_sign_in_at=now, last_sign_in_method=method)
-    )
+    await conn.execute(_SIGNED_IN, {"user_id": user.id, "now": now, "method": method})
     return token
 
 

@@ -14,7 +14,7 @@ from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession, Passke
 from keyfob.web.email_code import send_code
 from keyfob.web.errors import local_path
 from keyfob.web.forms import RecoveryForm
-from keyfob.web.rendering import render
+from keyfob.web.rendering import render_for_visitor
 from keyfob.web.signin import AFTER_SIGN_IN, start_session
 
 router = APIRouter()
@@ -28,7 +28,7 @@ async def login_page(request: Request, session: OptionalSession) -> Response:
         return RedirectResponse(local_path(target), status_code=303)
     if target:
         request.session[AFTER_SIGN_IN] = local_path(target)
-    return render(request, "login/start.html", {"form": RecoveryForm(request)})
+    return render_for_visitor(request, "login/start.html", lambda: {"form": RecoveryForm(request)})
 
 
 @router.post("/login", dependencies=[Guarded])

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession
 from keyfob.web.email_code import send_code
 from keyfob.web.forms import EmailForm
-from keyfob.web.rendering import render
+from keyfob.web.rendering import render_for_visitor
 
 router = APIRouter()
 
@@ -17,7 +17,7 @@ router = APIRouter()
 async def register_page(request: Request, session: OptionalSession) -> Response:
     if session is not None:
         return RedirectResponse("/account", status_code=303)
-    return render(request, "register/start.html", {"form": EmailForm(request)})
+    return render_for_visitor(request, "register/start.html", lambda: {"form": EmailForm(request)})
 
 
 @router.post("/register", dependencies=[Guarded])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -52,3 +53,22 @@ def render(
     }
     html = runtime.env.get_template(template).render(values)
     return HTMLResponse(html, status_code=status_code)
+
+
+def render_for_visitor(
+    request: Request, template: str, context: Callable[[], dict[str, Any]]
+) -> HTMLResponse:
+    """A page every visitor without a session sees alike (the sign-in and sign-up forms),
+    rendered once per page, language and path, then served with only the CSRF token put in:
+    rendering it was half of GET /login's CPU. What such a page and its partials show may
+    depend on nothing but the language, the path and the settings. `context` is called for
+    the first rendering only."""
+    token = csrf_token(request)
+    pages = get_runtime(request).visitor_pages
+    key = (template, i18n.current_locale(), request.scope["path"])
+    parts = pages.get(key)
+    if parts is None:
+        response = render(request, template, context())
+        pages[key] = bytes(response.body).decode().split(token)
+        return response
+    return HTMLResponse(token.join(parts))

@@ -34,6 +34,8 @@ class Runtime:
     recovery_keys: RecoveryKeys
     proxies: list[IPNetwork]
     mail_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # rendering.render_for_visitor's pages, split where the CSRF token goes
+    visitor_pages: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
     @property
     def code_policy(self) -> CodePolicy:
