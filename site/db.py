@@ -18,7 +18,6 @@ import aiosqlite
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -264,15 +263,6 @@ def make_sessionmaker(
     """`events`: the handlers every session it makes runs on account changes."""
     info = events.session_info() if events is not None else {}
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
-
-
-async def core(db: AsyncSession) -> AsyncConnection:
-    """The session's connection, in its transaction, for Core statements on a hot path: an ORM
-    object and its flush cost several times the statement. Pending ORM changes are written
-    first, so a Core statement sees them (and may refer to their rows) as a query would."""
-    if db.new or db.dirty or db.deleted:
-        await db.flush()
-    return await db.connection()
 
 
 @asynccontextmanager

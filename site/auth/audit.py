@@ -9,11 +9,11 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth.client import Client
-from keyfob.db import core
 from keyfob.models import AuditEvent, table
+from keyfob.prepared import Prepared
 
 EVENTS = table(AuditEvent)
-_INSERT = insert(EVENTS)
+_INSERT = Prepared(insert(EVENTS))
 
 
 class Subject(Protocol):
@@ -55,7 +55,7 @@ async def write(
     """The same entry as `record`, inserted at once by one Core statement: on the passkey
     sign-in path an ORM object and its flush cost several times the insert itself."""
     values = _entry(kind, now, user, "", "", "", client, detail)
-    await (await core(db)).execute(_INSERT, values)
+    await _INSERT.run(db, values)
 
 
 def _entry(

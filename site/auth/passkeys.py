@@ -10,13 +10,13 @@ from __future__ import annotations
 import binascii
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
     base64url_to_bytes,
@@ -41,7 +41,6 @@ from keyfob.auth import audit, sessions
 from keyfob.auth.client import Client
 from keyfob.auth.notices import Notifier
 from keyfob.auth.providers import provider_name
-from keyfob.db import core
 from keyfob.errors import (
     ChallengeExpired,
     CredentialInUse,
@@ -53,6 +52,7 @@ from keyfob.errors import (
     UnknownCredential,
 )
 from keyfob.models import Passkey, User, WebAuthnChallenge, table
+from keyfob.prepared import Prepared
 
 MAX_CREDENTIAL_ID = 1023
 MAX_NAME = 64
@@ -64,7 +64,7 @@ USERS = table(User)
 
 # The challenge, and the passkey and account the credential names: absent passkey columns
 # mean an unknown credential, an absent row a missing challenge.
-_ASSERTION = (
+_ASSERTION = Prepared(
     select(
         CHALLENGES.c.purpose,
         CHALLENGES.c.challenge,
@@ -85,9 +85,14 @@ _ASSERTION = (
     )
     .where(CHALLENGES.c.id == bindparam("challenge_id"))
 )
-_FORGET = delete(CHALLENGES).where(CHALLENGES.c.id == bindparam("challenge_id"))
-_CONSUME = _FORGET.where(CHALLENGES.c.purpose == "sign_in")
-_USED = (
+_STORE = Prepared(insert(CHALLENGES))
+_FORGET = Prepared(delete(CHALLENGES).where(CHALLENGES.c.id == bindparam("challenge_id")))
+_CONSUME = Prepared(
+    delete(CHALLENGES).where(
+        CHALLENGES.c.id == bindparam("challenge_id"), CHALLENGES.c.purpose == "sign_in"
+    )
+)
+_USED = Prepared(
     update(PASSKEYS)
     .where(PASSKEYS.c.id == bindparam("passkey_id"))
     .values(
@@ -141,8 +146,8 @@ async def _store_challenge(
     db: AsyncSession, *, purpose: str, challenge: bytes, user: User | None, expires: datetime
 ) -> str:
     challenge_id = secrets.token_hex(16)
-    await (await core(db)).execute(
-        insert(CHALLENGES),
+    await _STORE.run(
+        db,
         {
             "id": challenge_id,
             "purpose": purpose,
@@ -309,49 +314,46 @@ async def finish_authentication(
     exactly once. Core statements, no ORM objects: this is the hottest path of the site."""
     if not challenge_id:
         raise ChallengeExpired
-    conn = await core(db)
     try:
         raw_id, user_handle = _credential_ids(credential)
         malformed: MalformedRequest | None = None
     except MalformedRequest as exc:
         raw_id, user_handle, malformed = b"", None, exc
-    row = (
-        await conn.execute(_ASSERTION, {"challenge_id": challenge_id, "credential_id": raw_id})
-    ).first()
-    if row is None or row.purpose != "sign_in" or row.expires_at <= now:
+    found = await _ASSERTION.rows(db, {"challenge_id": challenge_id, "credential_id": raw_id})
+    row = found[0] if found else None
+    if row is None or row["purpose"] != "sign_in" or row["expires_at"] <= now:
         raise ChallengeExpired
     try:
         if malformed is not None:
             raise malformed
         verified = _check_assertion(row, user_handle, credential, expect)
     except Exception as exc:
-        await conn.execute(_FORGET, {"challenge_id": challenge_id})
+        await _FORGET.run(db, {"challenge_id": challenge_id})
         if isinstance(exc, SignCountRegressed):  # possibly a cloned authenticator
             await audit.write(
                 db,
                 "sign_count_anomaly",
                 now=now,
-                user=Account(id=row.user_id, email=row.email),
+                user=Account(id=row["user_id"], email=row["email"]),
                 client=client,
-                passkey_id=row.passkey_id,
-                stored=row.sign_count,
+                passkey_id=row["passkey_id"],
+                stored=row["sign_count"],
             )
         raise
-    consumed = await conn.execute(_CONSUME, {"challenge_id": challenge_id})
-    if consumed.rowcount != 1:
+    if await _CONSUME.run(db, {"challenge_id": challenge_id}) != 1:
         raise ChallengeExpired
-    await conn.execute(
-        _USED,
+    await _USED.run(
+        db,
         {
-            "passkey_id": row.passkey_id,
+            "passkey_id": row["passkey_id"],
             "new_count": verified.new_sign_count,
             "new_backed_up": verified.credential_backed_up,
             "now": now,
         },
     )
     return SignedIn(
-        user=Account(id=row.user_id, email=row.email),
-        passkey_id=row.passkey_id,
+        user=Account(id=row["user_id"], email=row["email"]),
+        passkey_id=row["passkey_id"],
         synced=verified.credential_backed_up,
     )
 
@@ -364,7 +366,7 @@ def _credential_ids(credential: dict[str, Any]) -> tuple[bytes, bytes | None]:
 
 
 def _check_assertion(
-    row: Row[*tuple[Any, ...]],
+    row: Mapping[str, Any],
     user_handle: bytes | None,
     credential: dict[str, Any],
     expect: Expectation,
@@ -372,23 +374,23 @@ def _check_assertion(
     """What py_webauthn checks, and what it does not: that the passkey is known, belongs to
     the account the user handle names (and, for re-authentication, to the challenge's
     account), and that the account is active."""
-    if row.passkey_id is None or row.user_id is None:
+    if row["passkey_id"] is None or row["user_id"] is None:
         raise UnknownCredential
-    if row.bound_to is not None and row.bound_to != row.user_id:
+    if row["bound_to"] is not None and row["bound_to"] != row["user_id"]:
         raise PasskeyRejected
-    if user_handle is None or not secrets.compare_digest(user_handle, row.webauthn_handle):
+    if user_handle is None or not secrets.compare_digest(user_handle, row["webauthn_handle"]):
         raise PasskeyRejected
-    if not row.is_active:
+    if not row["is_active"]:
         raise PasskeyRejected
     with map_errors():
         try:
             verified = verify_authentication_response(
                 credential=credential,
-                expected_challenge=row.challenge,
+                expected_challenge=row["challenge"],
                 expected_rp_id=expect.rp_id,
                 expected_origin=expect.origin,
-                credential_public_key=row.public_key,
-                credential_current_sign_count=row.sign_count,
+                credential_public_key=row["public_key"],
+                credential_current_sign_count=row["sign_count"],
                 require_user_verification=True,
             )
         except WebAuthnException as exc:

@@ -14,18 +14,19 @@ from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth.audit import Subject
-from keyfob.db import core
 from keyfob.models import SignInSession, User, table
+from keyfob.prepared import Prepared
 
 TOUCH_EVERY = timedelta(minutes=1)
 SESSIONS = table(SignInSession)
 USERS = table(User)
-_OPEN = insert(SESSIONS)
-_SIGNED_IN = (
+_OPEN = Prepared(insert(SESSIONS))
+_SIGNED_IN = Prepared(
     update(USERS)
     .where(USERS.c.id == bindparam("user_id"))
     .values(last_sign_in_at=bindparam("now"), last_sign_in_method=bindparam("method"))
 )
+_REVOKE = Prepared(delete(SESSIONS).where(SESSIONS.c.token_hash == bindparam("token_hash")))
 
 
 def hash_token(token: str) -> str:
@@ -47,9 +48,8 @@ async def open_session(
     the passkey that signed in, so revoking it can end the session. Two Core statements: every
     sign-in runs them, and ORM objects and their flush would cost several times as much."""
     token = secrets.token_urlsafe(32)
-    conn = await core(db)
-    await conn.execute(
-        _OPEN,
+    await _OPEN.run(
+        db,
         {
             "user_id": user.id,
             "token_hash": hash_token(token),
@@ -64,7 +64,7 @@ async def open_session(
             "user_agent": user_agent[:400],
         },
     )
-    await conn.execute(_SIGNED_IN, {"user_id": user.id, "now": now, "method": method})
+    await _SIGNED_IN.run(db, {"user_id": user.id, "now": now, "method": method})
     return token
 
 
@@ -127,8 +127,7 @@ async def revoke_sessions_of_passkey(
 
 async def revoke_token(db: AsyncSession, *, token: str) -> None:
     """Ends whatever session `token` names, if any: used when a browser signs in again."""
-    gone = delete(SESSIONS).where(SESSIONS.c.token_hash == hash_token(token))
-    await (await core(db)).execute(gone)
+    await _REVOKE.run(db, {"token_hash": hash_token(token)})
 
 
 async def list_sessions(db: AsyncSession, *, user_id: int) -> list[SignInSession]:

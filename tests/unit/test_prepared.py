@@ -1,0 +1,110 @@
+"""Prepared statements store and read exactly what the ORM does, inside the session's own
+transaction, on SQLite (on the driver's connection) and PostgreSQL (through Core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyfob.db import make_engine, make_sessionmaker
+from keyfob.models import AuditEvent, Passkey, User, table
+from keyfob.prepared import Prepared, link
+
+EVENTS = table(AuditEvent)
+PASSKEYS = table(Passkey)
+WRITE = Prepared(insert(EVENTS))
+READ = Prepared(
+    select(EVENTS.c.at, EVENTS.c.kind, EVENTS.c.detail, EVENTS.c.user_id.label("who")).where(
+        EVENTS.c.kind == bindparam("kind")
+    )
+)
+MOMENT = datetime(2026, 12, 5, 20, 30, 15, 123456, tzinfo=UTC)
+
+
+def event(kind: str, **detail: object) -> dict[str, object]:
+    return {
+        "at": MOMENT,
+        "kind": kind,
+        "user_id": None,
+        "email": "",
+        "ip": "203.0.113.9",
+        "user_agent": "",
+        "detail": detail,
+    }
+
+
+async def test_values_round_trip_as_through_the_orm(db: AsyncSession) -> None:
+    assert await WRITE.run(db, event("prepared", passkey_id=7, synced=True)) == 1
+    db.add(AuditEvent(at=MOMENT, kind="orm", detail={"passkey_id": 7, "synced": True}))
+    await db.commit()
+
+    (prepared,) = await READ.rows(db, {"kind": "prepared"})
+    assert prepared == {
+        "at": MOMENT,
+        "kind": "prepared",
+        "detail": {"passkey_id": 7, "synced": True},
+        "who": None,
+    }
+    assert prepared["at"].tzinfo is not None
+    orm = (await db.scalars(select(AuditEvent).where(AuditEvent.kind == "prepared"))).one()
+    assert (orm.at, orm.detail, orm.ip) == (
+        MOMENT,
+        {"passkey_id": 7, "synced": True},
+        "203.0.113.9",
+    )
+    stored = await db.scalar(select(EVENTS.c.at).where(EVENTS.c.kind == "prepared"))
+    twin = await db.scalar(select(EVENTS.c.at).where(EVENTS.c.kind == "orm"))
+    assert stored == twin == MOMENT
+    later = await db.scalar(
+        select(EVENTS.c.kind).where(
+            EVENTS.c.at > MOMENT - timedelta(microseconds=1), EVENTS.c.kind == "prepared"
+        )
+    )
+    assert later == "prepared", "a stored moment compares as the ORM's do"
+
+
+async def test_statements_join_the_sessions_transaction(db: AsyncSession) -> None:
+    await WRITE.run(db, event("rolled back"))
+    assert await READ.rows(db, {"kind": "rolled back"}), "the session sees its own write"
+    await db.rollback()
+    assert await READ.rows(db, {"kind": "rolled back"}) == []
+
+    user = User(email="prepared@example.org")
+    db.add(user)
+    db.add(AuditEvent(at=MOMENT, kind="pending"))
+    assert await READ.rows(db, {"kind": "pending"}), "pending ORM changes are written first"
+    await db.commit()
+
+    first = await link(db)
+    assert await link(db) is first, "one link for the transaction"
+    await db.commit()
+    await WRITE.run(db, event("after commit"))
+    assert await link(db) is not first, "a new transaction, a new link"
+    await db.commit()
+    engine = make_engine(db.bind.url.render_as_string(hide_password=False))
+    async with make_sessionmaker(engine)() as other:
+        seen = await READ.rows(other, {"kind": "after commit"})
+    await engine.dispose()
+    assert [row["kind"] for row in seen] == ["after commit"], "committed, for everyone"
+
+
+async def test_row_counts_are_the_databases(db: AsyncSession) -> None:
+    db.add(User(email="counted@example.org"))
+    await db.commit()
+    touch = Prepared(
+        update(table(User)).where(table(User).c.email == bindparam("address")).values(locale="de")
+    )
+    assert await touch.run(db, {"address": "counted@example.org"}) == 1
+    assert await touch.run(db, {"address": "nobody@example.org"}) == 0
+
+
+async def test_a_statement_needing_python_defaults_is_refused(db: AsyncSession) -> None:
+    """An INSERT that leaves out a column with a Python default would store NULL there."""
+    partial = {k: v for k, v in event("partial").items() if k != "at"}
+    if db.bind.dialect.name != "sqlite":
+        pytest.skip("only the SQLite path compiles the statement itself")
+    with pytest.raises(TypeError, match="every column with a default"):
+        await WRITE.run(db, partial)
