@@ -1,21 +1,29 @@
-"""Core statements for the passkey sign-in path, compiled once and, on SQLite, run on the
-driver's connection.
+"""Core statements for the passkey sign-in path, compiled once and run on the driver's own
+connection.
 
 SQLAlchemy spends 150 to 250 µs of CPU running one Core statement (its cache key, execution
 context, result set and a greenlet switch), where aiosqlite on Keyfob's in-place connection
-spends about 20: on a sign-in that was most of the request. `Prepared` compiles a statement
-once per set of parameter names with SQLAlchemy, keeps SQLAlchemy's own conversions of each
-parameter and result column (dates, booleans, JSON, bytes are stored and read exactly as
-through the ORM), and runs the SQL on the session's own connection, in its transaction. The
-writer lock and the busy retry of `db.InPlaceConnection` apply as to any other statement.
-On PostgreSQL (and SQLite in memory) it runs through SQLAlchemy's Core as usual.
+spends about 20 and asyncpg about 40: on a sign-in that was most of the request. `Prepared`
+compiles a statement once per dialect and set of parameter names with SQLAlchemy, keeps
+SQLAlchemy's own conversion of each parameter and result column (dates, booleans, JSON and
+bytes are stored and read exactly as through the ORM), and runs the SQL on the session's own
+connection, in its transaction:
+
+- SQLite (a file): on `db.InPlaceConnection`, whose writer lock and busy retry apply as to
+  any other statement; sqlite3 opens the transaction at the first write, as under SQLAlchemy.
+- PostgreSQL: on the asyncpg connection, once SQLAlchemy has begun the transaction there
+  (asyncpg runs a statement outside one otherwise): the first statement of a transaction
+  goes through SQLAlchemy. A lost connection is a ConnectionError (a 503, as SQLAlchemy's
+  errors are); the pool drops the connection at its next checkout.
+- Anything else (SQLite in memory): SQLAlchemy's Core, as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -25,6 +33,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 from keyfob.db import InPlaceConnection
+
+if TYPE_CHECKING:
+    import asyncpg
 
 Convert = Callable[[Any], Any] | None
 Statement = Select[*tuple[Any, ...]] | UpdateBase
@@ -41,26 +52,27 @@ class Compiled:
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = self.compiled.construct_params(dict(params))
         return [
-            value if convert is None or value is None else convert(value)
+            convert(value) if convert is not None else value
             for value, convert in zip((values[n] for n in self.names), self.binds, strict=True)
         ]
 
-    def record(self, row: tuple[Any, ...]) -> dict[str, Any]:
+    def record(self, row: Iterable[Any]) -> dict[str, Any]:
         return {
-            key: value if convert is None or value is None else convert(value)
+            key: convert(value) if convert is not None else value
             for key, value, convert in zip(self.columns, row, self.results, strict=True)
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Link:
-    """The session's connection for prepared statements, and aiosqlite's in-place connection
-    under it where there is one. Kept on the session for the rest of its transaction: asking
-    SQLAlchemy for them costs two greenlet switches, more than a statement."""
+    """The session's connection for prepared statements, and the driver's connection under
+    it. Kept on the session for the rest of its transaction: asking SQLAlchemy for them costs
+    two greenlet switches, more than a statement. `begun`: asyncpg is inside the transaction."""
 
     conn: AsyncConnection
-    driver: InPlaceConnection | None
+    driver: InPlaceConnection | asyncpg.Connection | None
     transaction: SessionTransaction
+    begun: bool = False
 
 
 async def link(db: AsyncSession) -> Link:
@@ -75,7 +87,9 @@ async def link(db: AsyncSession) -> Link:
     driver = (await conn.get_raw_connection()).driver_connection
     transaction = db.sync_session.get_transaction()
     assert transaction is not None  # db.connection() began one
-    made = Link(conn, driver if isinstance(driver, InPlaceConnection) else None, transaction)
+    if not isinstance(driver, InPlaceConnection) and conn.dialect.driver != "asyncpg":
+        driver = None  # asyncpg is imported only where SQLAlchemy connects with it
+    made = Link(conn, driver, transaction)
     db.info[LINK] = made
     return made
 
@@ -92,21 +106,35 @@ class Prepared:
 
     async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         on = await link(db)
-        if on.driver is None:
-            result = await on.conn.execute(self.statement, params)
-            return [dict(row) for row in result.mappings()]
-        compiled = self._for(on.conn.dialect, params)
-        cursor = await on.driver.execute(compiled.compiled.string, compiled.arguments(params))
-        return [compiled.record(tuple(row)) for row in await cursor.fetchall()]
+        driver = on.driver
+        if isinstance(driver, InPlaceConnection):
+            compiled = self._for(on.conn.dialect, params)
+            cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
+            return [compiled.record(row) for row in await cursor.fetchall()]
+        if driver is not None and on.begun:
+            compiled = self._for(on.conn.dialect, params)
+            with _connection_errors():
+                found = await driver.fetch(compiled.compiled.string, *compiled.arguments(params))
+            return [compiled.record(row) for row in found]
+        result = await on.conn.execute(self.statement, params)
+        on.begun = True
+        return [dict(row) for row in result.mappings()]
 
     async def run(self, db: AsyncSession, params: Mapping[str, Any]) -> int:
         on = await link(db)
-        if on.driver is None:
-            result = await on.conn.execute(self.statement, params)
-            return int(result.rowcount)
-        compiled = self._for(on.conn.dialect, params)
-        cursor = await on.driver.execute(compiled.compiled.string, compiled.arguments(params))
-        return int(cursor.rowcount)
+        driver = on.driver
+        if isinstance(driver, InPlaceConnection):
+            compiled = self._for(on.conn.dialect, params)
+            cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
+            return int(cursor.rowcount)
+        if driver is not None and on.begun:
+            compiled = self._for(on.conn.dialect, params)
+            with _connection_errors():
+                status = await driver.execute(compiled.compiled.string, *compiled.arguments(params))
+            return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
+        result = await on.conn.execute(self.statement, params)
+        on.begun = True
+        return int(result.rowcount)
 
     def _for(self, dialect: Dialect, params: Mapping[str, Any]) -> Compiled:
         key = (dialect.name, frozenset(params))
@@ -116,12 +144,24 @@ class Prepared:
         return found
 
 
+@contextmanager
+def _connection_errors() -> Iterator[None]:
+    import asyncpg
+
+    try:
+        yield
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+        raise ConnectionError(str(exc)) from exc
+
+
 def compile_for(statement: Statement, dialect: Dialect, names: list[str]) -> Compiled:
     """Refuses a statement that would need SQLAlchemy at run time: a column default computed
     in Python, or parameters that are not positional."""
     compiled = statement.compile(dialect=dialect, column_keys=names)
     if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
         raise TypeError("a prepared statement needs a positional SQL dialect")
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise TypeError("a prepared statement cannot expand parameters at run time")
     if compiled.insert_prefetch or compiled.update_prefetch:
         raise TypeError("a prepared INSERT or UPDATE must give every column with a default")
     order = tuple(compiled.positiontup)
