@@ -32,9 +32,9 @@ from keyfob.admin.cookie import AdminCookie
 from keyfob.errors import KeyfobError
 from keyfob.i18n import gettext, lazy_gettext
 from keyfob.models import utcnow
+from keyfob.web.backoffice import BASE_URL
 from keyfob.web.runtime import Runtime
 
-BASE_URL = "/admin"
 DROPPED_ROUTES = frozenset(
     {"create", "delete", "import", "export", "file_download", "file_preview"}
 )

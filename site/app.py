@@ -13,7 +13,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette_wtf import CSRFProtectMiddleware
 
 from keyfob import db, i18n, paths
-from keyfob.admin import mount_admin
 from keyfob.auth.notices import Notifier, parse_kinds
 from keyfob.auth.recovery import RecoveryKeys
 from keyfob.auth.sealing import Sealer
@@ -25,6 +24,7 @@ from keyfob.mail.messages import MailRenderer
 from keyfob.mail.transports import ConsoleTransport, MailTransport, SmtpTransport
 from keyfob.settings import LOOPBACK_ALIASES, Settings
 from keyfob.templating import make_environment
+from keyfob.web.backoffice import BASE_URL, BackOffice
 from keyfob.web.deps import Guarded
 from keyfob.web.errors import install_error_handlers
 from keyfob.web.middleware import Edge, Language
@@ -138,12 +138,12 @@ def install_extensions(app: FastAPI, runtime: Runtime, extensions: list[Extensio
         if owner.static is not None:
             app.mount(owner.static_prefix, StaticFiles(directory=owner.static), name=owner.name)
     app.mount("/static", StaticFiles(directory=paths.STATIC), name="static")
-    mount_admin(
-        app,
+    office = BackOffice(
         runtime,
         views=[view for extension in reversed(extensions) for view in extension.admin_views],
         templates=[e.templates / "admin" for e in owners if e.templates is not None],
     )
+    app.mount(BASE_URL, office, name="admin")
 
 
 def app_from_environment() -> FastAPI:

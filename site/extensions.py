@@ -120,8 +120,8 @@ def load(package: str) -> Extension | None:
 
 
 def core(settings: Settings) -> Extension:
-    """Keyfob itself, as one more extension: its pages, files, catalogs and back office."""
-    from keyfob.admin.views import VIEWS
+    """Keyfob itself, as one more extension: its pages, files and catalogs. Its back-office
+    views are added when the back office is built (keyfob.web.backoffice)."""
     from keyfob.web import pages
 
     return Extension(
@@ -131,7 +131,6 @@ def core(settings: Settings) -> Extension:
         static=paths.STATIC,
         locale=paths.LOCALE,
         migrations=paths.MIGRATIONS / "versions",
-        admin_views=VIEWS,
         folder=paths.ROOT,
     )
 

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.routing import Mount
 
 from keyfob.admin.cookie import AdminCookie
 from keyfob.settings import Settings
+from keyfob.web.backoffice import BackOffice
 from keyfob.web.runtime import Runtime
 from tests.conftest import SECRET, SITE, csrf_from
 from tests.integration.test_admin_support import (
@@ -190,3 +193,21 @@ async def test_a_token_from_an_earlier_sign_in_is_refused(
     assert (await user_named(runtime, MEMBER)).is_active
     fresh = await admin_token(client)
     assert fresh != old
+
+
+async def test_the_back_office_is_built_by_its_first_request(
+    app_and_runtime: tuple[object, Runtime], client: httpx.AsyncClient
+) -> None:
+    """Only staff use it: a worker that serves no back-office page never loads SQLAdmin."""
+    app = app_and_runtime[0]
+    assert isinstance(app, FastAPI)
+    (office,) = [
+        route.app for route in app.routes if isinstance(route, Mount) and route.name == "admin"
+    ]
+    assert isinstance(office, BackOffice)
+    for path in ("/login", "/register", "/healthz"):
+        await client.get(path)
+    assert office._app is None
+    refused = await client.get("/admin/")
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login?next=")
+    assert office._app is not None
