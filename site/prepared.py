@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -65,11 +65,11 @@ class Compiled:
 
 @dataclass
 class Link:
-    """The session's connection for prepared statements, and the driver's connection under
-    it. Kept on the session for the rest of its transaction: asking SQLAlchemy for them costs
-    two greenlet switches, more than a statement. `begun`: asyncpg is inside the transaction."""
+    """The driver's connection under the session's, for prepared statements. Kept on the
+    session for the rest of its transaction: asking SQLAlchemy for it costs a greenlet switch,
+    more than a statement. `begun`: asyncpg is inside the transaction."""
 
-    conn: AsyncConnection
+    dialect: Dialect
     driver: InPlaceConnection | asyncpg.Connection | None
     transaction: SessionTransaction
     begun: bool = False
@@ -83,15 +83,20 @@ async def link(db: AsyncSession) -> Link:
     kept = db.info.get(LINK)
     if isinstance(kept, Link) and current is not None and kept.transaction is current:
         return kept
-    conn = await db.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
-    transaction = db.sync_session.get_transaction()
-    assert transaction is not None  # db.connection() began one
-    if not isinstance(driver, InPlaceConnection) and conn.dialect.driver != "asyncpg":
-        driver = None  # asyncpg is imported only where SQLAlchemy connects with it
-    made = Link(conn, driver, transaction)
+    made = await db.run_sync(_link)
     db.info[LINK] = made
     return made
+
+
+def _link(session: Session) -> Link:
+    """One greenlet switch for the connection, its driver's and the transaction."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    transaction = session.get_transaction()
+    assert transaction is not None  # session.connection() began one
+    if not isinstance(driver, InPlaceConnection) and connection.dialect.driver != "asyncpg":
+        driver = None  # asyncpg is imported only where SQLAlchemy connects with it
+    return Link(connection.dialect, driver, transaction)
 
 
 LINK = "keyfob.prepared.link"
@@ -108,15 +113,15 @@ class Prepared:
         on = await link(db)
         driver = on.driver
         if isinstance(driver, InPlaceConnection):
-            compiled = self._for(on.conn.dialect, params)
+            compiled = self._for(on.dialect, params)
             cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
             return [compiled.record(row) for row in await cursor.fetchall()]
         if driver is not None and on.begun:
-            compiled = self._for(on.conn.dialect, params)
+            compiled = self._for(on.dialect, params)
             with _connection_errors():
                 found = await driver.fetch(compiled.compiled.string, *compiled.arguments(params))
             return [compiled.record(row) for row in found]
-        result = await on.conn.execute(self.statement, params)
+        result = await (await db.connection()).execute(self.statement, params)
         on.begun = True
         return [dict(row) for row in result.mappings()]
 
@@ -124,15 +129,15 @@ class Prepared:
         on = await link(db)
         driver = on.driver
         if isinstance(driver, InPlaceConnection):
-            compiled = self._for(on.conn.dialect, params)
+            compiled = self._for(on.dialect, params)
             cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
             return int(cursor.rowcount)
         if driver is not None and on.begun:
-            compiled = self._for(on.conn.dialect, params)
+            compiled = self._for(on.dialect, params)
             with _connection_errors():
                 status = await driver.execute(compiled.compiled.string, *compiled.arguments(params))
             return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
-        result = await on.conn.execute(self.statement, params)
+        result = await (await db.connection()).execute(self.statement, params)
         on.begun = True
         return int(result.rowcount)
 
