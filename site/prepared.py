@@ -11,21 +11,24 @@ connection, in its transaction:
 
 - SQLite (a file): on `db.InPlaceConnection`, whose writer lock and busy retry apply as to
   any other statement; sqlite3 opens the transaction at the first write, as under SQLAlchemy.
-- PostgreSQL: on the asyncpg connection, once SQLAlchemy has begun the transaction there
-  (asyncpg runs a statement outside one otherwise): the first statement of a transaction
-  goes through SQLAlchemy. A lost connection is a ConnectionError (a 503, as SQLAlchemy's
-  errors are); the pool drops the connection at its next checkout.
+- PostgreSQL: on the asyncpg connection, while it is inside a transaction: SQLAlchemy begins
+  one at its first statement, and asyncpg would run a statement outside one otherwise, so a
+  statement that finds the connection outside a transaction goes through SQLAlchemy. The
+  pool drops a connection the server closed at its next checkout.
+- Either driver's errors are raised as SQLAlchemy's DBAPIError, as through SQLAlchemy.
 - Anything else (SQLite in memory): SQLAlchemy's Core, as usual.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Select
@@ -49,6 +52,10 @@ class Compiled:
     columns: tuple[str, ...]
     results: tuple[Convert, ...]
 
+    @property
+    def sql(self) -> str:
+        return self.compiled.string
+
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = self.compiled.construct_params(dict(params))
         return [
@@ -67,12 +74,11 @@ class Compiled:
 class Link:
     """The driver's connection under the session's, for prepared statements. Kept on the
     session for the rest of its transaction: asking SQLAlchemy for it costs a greenlet switch,
-    more than a statement. `begun`: asyncpg is inside the transaction."""
+    more than a statement."""
 
     dialect: Dialect
     driver: InPlaceConnection | asyncpg.Connection | None
     transaction: SessionTransaction
-    begun: bool = False
 
 
 async def link(db: AsyncSession) -> Link:
@@ -114,15 +120,16 @@ class Prepared:
         driver = on.driver
         if isinstance(driver, InPlaceConnection):
             compiled = self._for(on.dialect, params)
-            cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
-            return [compiled.record(row) for row in await cursor.fetchall()]
-        if driver is not None and on.begun:
-            compiled = self._for(on.dialect, params)
-            with _connection_errors():
-                found = await driver.fetch(compiled.compiled.string, *compiled.arguments(params))
+            with _driver_errors(compiled):
+                cursor = await driver.execute(compiled.sql, compiled.arguments(params))
+                found = await cursor.fetchall()
             return [compiled.record(row) for row in found]
+        if driver is not None and driver.is_in_transaction():
+            compiled = self._for(on.dialect, params)
+            with _driver_errors(compiled):
+                records = await driver.fetch(compiled.sql, *compiled.arguments(params))
+            return [compiled.record(row) for row in records]
         result = await (await db.connection()).execute(self.statement, params)
-        on.begun = True
         return [dict(row) for row in result.mappings()]
 
     async def run(self, db: AsyncSession, params: Mapping[str, Any]) -> int:
@@ -130,15 +137,15 @@ class Prepared:
         driver = on.driver
         if isinstance(driver, InPlaceConnection):
             compiled = self._for(on.dialect, params)
-            cursor = await driver.execute(compiled.compiled.string, compiled.arguments(params))
+            with _driver_errors(compiled):
+                cursor = await driver.execute(compiled.sql, compiled.arguments(params))
             return int(cursor.rowcount)
-        if driver is not None and on.begun:
+        if driver is not None and driver.is_in_transaction():
             compiled = self._for(on.dialect, params)
-            with _connection_errors():
-                status = await driver.execute(compiled.compiled.string, *compiled.arguments(params))
+            with _driver_errors(compiled):
+                status = await driver.execute(compiled.sql, *compiled.arguments(params))
             return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
         result = await (await db.connection()).execute(self.statement, params)
-        on.begun = True
         return int(result.rowcount)
 
     def _for(self, dialect: Dialect, params: Mapping[str, Any]) -> Compiled:
@@ -150,13 +157,18 @@ class Prepared:
 
 
 @contextmanager
-def _connection_errors() -> Iterator[None]:
-    import asyncpg
-
+def _driver_errors(compiled: Compiled) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy's, which the site answers as it does any database
+    error (503 with Retry-After): SQLite's write lock still busy after BUSY_WAIT, a
+    PostgreSQL restart, a lost connection. The statement's values are left out."""
     try:
         yield
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
-        raise ConnectionError(str(exc)) from exc
+    except (sqlite3.Error, OSError) as exc:
+        raise DBAPIError(compiled.sql, None, exc, hide_parameters=True) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("asyncpg"):
+            raise DBAPIError(compiled.sql, None, exc, hide_parameters=True) from exc
+        raise
 
 
 def compile_for(statement: Statement, dialect: Dialect, names: list[str]) -> Compiled:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth.client import Client
 from keyfob.models import AuditEvent, table
-from keyfob.prepared import Prepared
+from keyfob.prepared import Prepared, link
 
 EVENTS = table(AuditEvent)
 _INSERT = Prepared(insert(EVENTS))
@@ -53,7 +53,9 @@ async def write(
     **detail: Any,
 ) -> None:
     """The same entry as `record`, inserted at once by one Core statement: on the passkey
-    sign-in path an ORM object and its flush cost several times the insert itself."""
+    sign-in path an ORM object and its flush cost several times the insert itself. Pending
+    ORM rows are written first, so a user created in this transaction has its id."""
+    await link(db)
     values = _entry(kind, now, user, "", "", "", client, detail)
     await _INSERT.run(db, values)
 

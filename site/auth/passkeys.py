@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
     base64url_to_bytes,
@@ -92,11 +92,15 @@ _CONSUME = Prepared(
         CHALLENGES.c.id == bindparam("challenge_id"), CHALLENGES.c.purpose == "sign_in"
     )
 )
+# The counter only moves forward: two sign-ins with one passkey at once cannot set it back.
 _USED = Prepared(
     update(PASSKEYS)
     .where(PASSKEYS.c.id == bindparam("passkey_id"))
     .values(
-        sign_count=bindparam("new_count"),
+        sign_count=case(
+            (PASSKEYS.c.sign_count > bindparam("new_count"), PASSKEYS.c.sign_count),
+            else_=bindparam("new_count"),
+        ),
         backed_up=bindparam("new_backed_up"),
         last_used_at=bindparam("now"),
     )

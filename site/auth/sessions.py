@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth.audit import Subject
 from keyfob.models import SignInSession, User, table
-from keyfob.prepared import Prepared
+from keyfob.prepared import Prepared, link
 
 TOUCH_EVERY = timedelta(minutes=1)
 SESSIONS = table(SignInSession)
@@ -46,7 +46,9 @@ async def open_session(
 ) -> str:
     """Returns the token for the cookie; the token is not stored anywhere. `passkey_id` names
     the passkey that signed in, so revoking it can end the session. Two Core statements: every
-    sign-in runs them, and ORM objects and their flush would cost several times as much."""
+    sign-in runs them, and ORM objects and their flush would cost several times as much.
+    Pending ORM rows are written first, so a user created in this transaction has its id."""
+    await link(db)
     token = secrets.token_urlsafe(32)
     await _OPEN.run(
         db,

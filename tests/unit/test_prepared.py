@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyfob.auth import passkeys, sessions
 from keyfob.db import make_engine, make_sessionmaker
-from keyfob.models import AuditEvent, Passkey, User, table
+from keyfob.models import AuditEvent, Passkey, SignInSession, User, table
 from keyfob.prepared import Prepared, link
 
 EVENTS = table(AuditEvent)
@@ -110,3 +112,52 @@ async def test_a_statement_needing_python_defaults_is_refused(db: AsyncSession) 
     partial = {k: v for k, v in event("partial").items() if k != "at"}
     with pytest.raises(TypeError, match="every column with a default"):
         await WRITE.run(db, partial)
+
+
+async def test_a_driver_error_is_sqlalchemys(db: AsyncSession) -> None:
+    """The site answers SQLAlchemy's database errors with a 503: the driver's own path raises
+    them the same way, without the statement's values."""
+    await READ.rows(db, {"kind": "begin"})
+    taken = {**event("x"), "id": 1}
+    await WRITE.run(db, taken)
+    with pytest.raises(DBAPIError) as raised:
+        await WRITE.run(db, taken)
+    assert "203.0.113.9" not in str(raised.value)
+
+
+async def test_a_new_account_gets_its_session_before_it_is_flushed(db: AsyncSession) -> None:
+    user = User(email="pending@example.org")
+    db.add(user)
+    token = await sessions.open_session(
+        db, user=user, method="code", recovery=True, ip="", user_agent="", now=MOMENT
+    )
+    owner = await db.scalar(
+        select(SignInSession.user_id).where(SignInSession.token_hash == sessions.hash_token(token))
+    )
+    assert owner is not None and owner == user.id
+
+
+async def test_a_sign_count_never_moves_back(db: AsyncSession) -> None:
+    """Two sign-ins with one passkey at once: the later write of the smaller count loses."""
+    user = User(email="counter@example.org")
+    db.add(user)
+    await db.flush()
+    passkey = Passkey(
+        user_id=user.id,
+        credential_id=b"c" * 16,
+        public_key=b"k",
+        sign_count=10,
+        aaguid="00000000-0000-0000-0000-000000000000",
+        name="key",
+    )
+    db.add(passkey)
+    await db.commit()
+    for offered, kept in ((5, 10), (12, 12), (11, 12)):
+        await passkeys._USED.run(
+            db,
+            {"passkey_id": passkey.id, "new_count": offered, "new_backed_up": False, "now": MOMENT},
+        )
+        assert (
+            await db.scalar(select(PASSKEYS.c.sign_count).where(PASSKEYS.c.id == passkey.id))
+            == kept
+        )
