@@ -116,37 +116,43 @@ class Prepared:
         self._compiled: dict[tuple[str, frozenset[str]], Compiled] = {}
 
     async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        on = await link(db)
-        driver = on.driver
-        if isinstance(driver, InPlaceConnection):
-            compiled = self._for(on.dialect, params)
-            with _driver_errors(compiled):
+        direct = await self._direct(db, params)
+        if direct is None:
+            result = await (await db.connection()).execute(self.statement, params)
+            return [dict(row) for row in result.mappings()]
+        driver, compiled = direct
+        with _driver_errors(compiled):
+            if isinstance(driver, InPlaceConnection):
                 cursor = await driver.execute(compiled.sql, compiled.arguments(params))
-                found = await cursor.fetchall()
-            return [compiled.record(row) for row in found]
-        if driver is not None and driver.is_in_transaction():
-            compiled = self._for(on.dialect, params)
-            with _driver_errors(compiled):
-                records = await driver.fetch(compiled.sql, *compiled.arguments(params))
-            return [compiled.record(row) for row in records]
-        result = await (await db.connection()).execute(self.statement, params)
-        return [dict(row) for row in result.mappings()]
+                found: Iterable[Iterable[Any]] = await cursor.fetchall()
+            else:
+                found = await driver.fetch(compiled.sql, *compiled.arguments(params))
+        return [compiled.record(row) for row in found]
 
     async def run(self, db: AsyncSession, params: Mapping[str, Any]) -> int:
+        direct = await self._direct(db, params)
+        if direct is None:
+            result = await (await db.connection()).execute(self.statement, params)
+            return int(result.rowcount)
+        driver, compiled = direct
+        with _driver_errors(compiled):
+            if isinstance(driver, InPlaceConnection):
+                cursor = await driver.execute(compiled.sql, compiled.arguments(params))
+                return int(cursor.rowcount)
+            status = await driver.execute(compiled.sql, *compiled.arguments(params))
+        return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
+
+    async def _direct(
+        self, db: AsyncSession, params: Mapping[str, Any]
+    ) -> tuple[InPlaceConnection | asyncpg.Connection, Compiled] | None:
+        """The driver's connection and the compiled statement, or None: through SQLAlchemy."""
         on = await link(db)
         driver = on.driver
-        if isinstance(driver, InPlaceConnection):
-            compiled = self._for(on.dialect, params)
-            with _driver_errors(compiled):
-                cursor = await driver.execute(compiled.sql, compiled.arguments(params))
-            return int(cursor.rowcount)
-        if driver is not None and driver.is_in_transaction():
-            compiled = self._for(on.dialect, params)
-            with _driver_errors(compiled):
-                status = await driver.execute(compiled.sql, *compiled.arguments(params))
-            return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
-        result = await (await db.connection()).execute(self.statement, params)
-        return int(result.rowcount)
+        if driver is None:
+            return None
+        if not isinstance(driver, InPlaceConnection) and not driver.is_in_transaction():
+            return None
+        return driver, self._for(on.dialect, params)
 
     def _for(self, dialect: Dialect, params: Mapping[str, Any]) -> Compiled:
         key = (dialect.name, frozenset(params))
