@@ -7,9 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyfob.models import AuditEvent, Passkey, User, WebAuthnChallenge, utcnow
+from keyfob.auth import passkeys
+from keyfob.db import make_engine, make_sessionmaker
+from keyfob.models import (
+    AuditEvent,
+    Passkey,
+    SignInSession,
+    User,
+    WebAuthnChallenge,
+    utcnow,
+)
 from keyfob.web.runtime import Runtime
 from tests.conftest import SITE, csrf_from
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
@@ -143,6 +153,44 @@ async def test_challenge_is_single_use_even_when_an_old_cookie_is_replayed(
         await client.post("/login/passkey/verify", headers={"X-CSRFToken": token}, json=second)
     )
     assert body["error"] == "challenge_expired"
+
+
+async def test_a_challenge_spent_by_another_request_during_the_check_is_refused(
+    client: httpx.AsyncClient,
+    enrolled: SoftAuthenticator,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests answering one challenge at once both read it; only the one whose delete
+    still finds it signs in. Here the other request's delete lands between this one's read
+    and its own, from a connection of its own."""
+    real = passkeys._ASSERTION
+
+    class SpentMeanwhile:
+        async def rows(self, db: AsyncSession, params: dict[str, Any]) -> list[dict[str, Any]]:
+            found = await real.rows(db, params)
+            other = make_engine(runtime.settings.database_url)
+            async with make_sessionmaker(other)() as elsewhere, elsewhere.begin():
+                await elsewhere.execute(
+                    delete(WebAuthnChallenge).where(WebAuthnChallenge.id == params["challenge_id"])
+                )
+            await other.dispose()
+            return found
+
+    token = await csrf_from(client, "/login")
+    options = (await client.post("/login/passkey/options", headers={"X-CSRFToken": token})).json()
+    async with runtime.sessionmaker() as db:
+        counts_before = list(await db.scalars(select(Passkey.sign_count)))
+    monkeypatch.setattr(passkeys, "_ASSERTION", SpentMeanwhile())
+    answer = enrolled.get(options, origin=SITE)
+    body = refused(
+        await client.post("/login/passkey/verify", headers={"X-CSRFToken": token}, json=answer)
+    )
+    assert body["error"] == "challenge_expired"
+    await assert_signed_out(client)
+    async with runtime.sessionmaker() as db:
+        assert list(await db.scalars(select(Passkey.sign_count))) == counts_before
+        assert await db.scalar(select(func.count()).select_from(SignInSession)) == 0
 
 
 async def test_a_refused_assertion_spends_its_challenge(
