@@ -70,6 +70,9 @@ class Compiled:
         }
 
 
+LINK = "keyfob.prepared.link"  # the key in `db.info`
+
+
 @dataclass
 class Link:
     """The driver's connection under the session's, for prepared statements. Kept on the
@@ -103,9 +106,6 @@ def _link(session: Session) -> Link:
     if not isinstance(driver, InPlaceConnection) and connection.dialect.driver != "asyncpg":
         driver = None  # asyncpg is imported only where SQLAlchemy connects with it
     return Link(connection.dialect, driver, transaction)
-
-
-LINK = "keyfob.prepared.link"
 
 
 class Prepared:
