@@ -6,15 +6,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import passkeys
 from keyfob.models import utcnow
 from keyfob.web.bodies import read_json
-from keyfob.web.deps import CurrentRuntime, Db, Guarded, OptionalSession, PasskeyGuarded, client_of
+from keyfob.web.deps import (
+    CurrentRuntime,
+    Db,
+    Guarded,
+    OptionalSession,
+    client_of,
+    guarded_endpoint,
+)
 from keyfob.web.email_code import send_code
 from keyfob.web.errors import local_path
 from keyfob.web.forms import RecoveryForm
 from keyfob.web.rendering import render_for_visitor
+from keyfob.web.runtime import Runtime
 from keyfob.web.signin import AFTER_SIGN_IN, start_session
 
 router = APIRouter()
@@ -37,8 +46,7 @@ async def request_recovery_code(request: Request, db: Db, runtime: CurrentRuntim
     return await send_code(request, db, runtime, form, template="login/start.html")
 
 
-@router.post("/login/passkey/options", dependencies=[PasskeyGuarded])
-async def sign_in_options(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+async def sign_in_options(request: Request, db: AsyncSession, runtime: Runtime) -> Response:
     ceremony = await passkeys.begin_authentication(
         db, rp_id=runtime.settings.rp_id, now=utcnow(), ttl=runtime.settings.challenge_ttl
     )
@@ -46,8 +54,7 @@ async def sign_in_options(request: Request, db: Db, runtime: CurrentRuntime) -> 
     return Response(ceremony.options_json, media_type="application/json")
 
 
-@router.post("/login/passkey/verify", dependencies=[PasskeyGuarded])
-async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> Response:
+async def sign_in_verify(request: Request, db: AsyncSession, runtime: Runtime) -> Response:
     credential: dict[str, Any] = await read_json(request)
     client = client_of(request)
     signed_in = await passkeys.finish_authentication(
@@ -69,3 +76,18 @@ async def sign_in_verify(request: Request, db: Db, runtime: CurrentRuntime) -> R
         synced=signed_in.synced,
     )
     return JSONResponse({"redirect": local_path(target)})
+
+
+# The two requests of every passkey sign-in, as plain routes (see `guarded_endpoint`)
+router.add_route(
+    "/login/passkey/options",
+    guarded_endpoint("passkey:ip", sign_in_options),
+    methods=["POST"],
+    include_in_schema=False,
+)
+router.add_route(
+    "/login/passkey/verify",
+    guarded_endpoint("passkey:ip", sign_in_verify),
+    methods=["POST"],
+    include_in_schema=False,
+)

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi.routing import APIRoute
 from itsdangerous import TimestampSigner
 from limits import parse_many
 from sqlalchemy import func, select, update
+from starlette.routing import Route
 
 from keyfob.auth.recovery import status
 from keyfob.auth.throttle import DEFAULT_RATES
@@ -155,7 +155,7 @@ def state_changing_routes(runtime: Runtime) -> list[str]:
         route.path
         for router in routers(runtime.settings)
         for route in router.routes
-        if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}
+        if isinstance(route, Route) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}
     )
 
 

@@ -30,7 +30,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -208,7 +207,7 @@ def site_paths(settings: Settings) -> list[str]:
         route.path
         for router in routers(settings)
         for route in router.routes
-        if isinstance(route, APIRoute) and WRITES & (route.methods or set())
+        if isinstance(route, Route) and WRITES & (route.methods or set())
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from keyfob.app import create_app
 from keyfob.settings import Settings
@@ -23,7 +23,7 @@ def state_changing_routes(settings: Settings) -> list[str]:
         route.path
         for router in routers(settings)
         for route in router.routes
-        if isinstance(route, APIRoute) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}
+        if isinstance(route, Route) and route.methods & {"POST", "PUT", "PATCH", "DELETE"}
     )
 
 
