@@ -51,16 +51,23 @@ class Compiled:
     binds: tuple[Convert, ...]
     columns: tuple[str, ...]
     results: tuple[Convert, ...]
+    sources: tuple[tuple[str | None, Any], ...] | None = None
+    """Per position: the parameter's key, or None and the statement's own value. None when
+    only SQLAlchemy's `construct_params` can tell (a value computed by a callable)."""
 
     @property
     def sql(self) -> str:
         return self.compiled.string
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(dict(params))
+        if self.sources is None:
+            values = self.compiled.construct_params(dict(params))
+            ordered: Iterable[Any] = (values[name] for name in self.names)
+        else:
+            ordered = (value if key is None else params[key] for key, value in self.sources)
         return [
             convert(value) if convert is not None else value
-            for value, convert in zip((values[n] for n in self.names), self.binds, strict=True)
+            for value, convert in zip(ordered, self.binds, strict=True)
         ]
 
     def record(self, row: Iterable[Any]) -> dict[str, Any]:
@@ -196,8 +203,31 @@ def compile_for(statement: Statement, dialect: Dialect, names: list[str]) -> Com
         compiled=compiled,
         names=order,
         binds=binds,
+        sources=_sources(compiled, order, set(names)),
         columns=tuple(str(column.key) for column in selected),
         results=tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
         ),
     )
+
+
+def _sources(
+    compiled: SQLCompiler, order: tuple[str, ...], given: set[str]
+) -> tuple[tuple[str | None, Any], ...] | None:
+    """Where each positional value comes from, found once as `construct_params` would find it
+    on every call (a given parameter by the bind's key, then by its name; else the bind's own
+    value), or None where that needs `construct_params` itself."""
+    if compiled.escaped_bind_names:
+        return None
+    sources: list[tuple[str | None, Any]] = []
+    for name in order:
+        bind = compiled.binds[name]
+        if bind.key in given:
+            sources.append((bind.key, None))
+        elif name in given:
+            sources.append((name, None))
+        elif bind.callable is not None or bind.required:
+            return None
+        else:
+            sources.append((None, bind.value))
+    return tuple(sources)

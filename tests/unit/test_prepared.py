@@ -161,3 +161,26 @@ async def test_a_sign_count_never_moves_back(db: AsyncSession) -> None:
             await db.scalar(select(PASSKEYS.c.sign_count).where(PASSKEYS.c.id == passkey.id))
             == kept
         )
+
+
+async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
+    db: AsyncSession,
+) -> None:
+    """A statement's own values (a literal in WHERE, a constant in VALUES) take their place
+    among the caller's, as SQLAlchemy would place them; so does a value computed at run time."""
+    await WRITE.run(db, event("kept", n=1))
+    await WRITE.run(db, event("other", n=2))
+    literal = Prepared(
+        update(EVENTS)
+        .where(EVENTS.c.kind == "kept", EVENTS.c.ip == bindparam("from_ip"))
+        .values(email="literal@example.org", user_agent=bindparam("agent"))
+    )
+    assert await literal.run(db, {"from_ip": "203.0.113.9", "agent": "ua"}) == 1
+    computed = Prepared(
+        select(EVENTS.c.kind).where(
+            EVENTS.c.email == bindparam("email", callable_=lambda: "literal@example.org")
+        )
+    )
+    assert await computed.rows(db, {}) == [{"kind": "kept"}]
+    rows = (await db.execute(select(EVENTS.c.kind, EVENTS.c.email, EVENTS.c.user_agent))).all()
+    assert sorted(rows) == [("kept", "literal@example.org", "ua"), ("other", "", "")]
