@@ -167,26 +167,31 @@ async def _patiently(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 class WriterLock:
     """An exclusive flock on `<database>-lock`, one open file per connection: the site's
     writers, in every worker, take turns at it from their first write to their commit. A
-    free lock is taken at once; otherwise a thread of the default executor waits in the
-    kernel, which wakes it the moment the holder lets go, and a waiter left behind by a
-    cancelled request lets go as soon as it gets the lock."""
+    free lock is taken at once; a busy one is tried again after an asynchronous sleep of
+    0.2 ms, doubling up to 2 ms, for up to BUSY_WAIT seconds. A writer holds it for well
+    under a millisecond. Waiting in a thread for the kernel to hand the lock over instead
+    cost more than the wait: a thread hand-off and the interpreter lock taken back and forth
+    on every turn (tests.bench, sign-in on SQLite, pairs of runs: 258/227 sign-ins/s in a
+    thread, 280/253 polling). A cancelled request simply stops asking."""
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.held = False
 
     async def acquire(self) -> None:
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting = asyncio.get_running_loop().run_in_executor(
-                None, fcntl.flock, self.fd, fcntl.LOCK_EX
-            )
+        pause = 0.0002
+        deadline = None
+        while True:
             try:
-                await asyncio.wait_for(asyncio.shield(waiting), BUSY_WAIT)
-            except BaseException:
-                waiting.add_done_callback(lambda _: self._unlock())
-                raise
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                deadline = deadline or now + BUSY_WAIT
+                if now >= deadline:
+                    raise TimeoutError("the database's writer lock stayed busy") from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.002)
         self.held = True
 
     def release(self) -> None:
