@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Select
@@ -211,23 +211,27 @@ def compile_for(statement: Statement, dialect: Dialect, names: list[str]) -> Com
     )
 
 
+class _Given:
+    """Stands for a caller's parameter while `construct_params` places the values once."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
 def _sources(
     compiled: SQLCompiler, order: tuple[str, ...], given: set[str]
 ) -> tuple[tuple[str | None, Any], ...] | None:
-    """Where each positional value comes from, found once as `construct_params` would find it
-    on every call (a given parameter by the bind's key, then by its name; else the bind's own
-    value), or None where that needs `construct_params` itself."""
-    if compiled.escaped_bind_names:
+    """Where each positional value comes from, asked once of `construct_params` itself with a
+    stand-in for each given parameter, so its rules (keys, `.params()`, the statement's own
+    values) hold as they would on every call. None where a value is only known at run time
+    (a callable), a name is escaped, or a required parameter is missing (the call raises)."""
+    if compiled.escaped_bind_names or any(b.callable is not None for b in compiled.binds.values()):
         return None
-    sources: list[tuple[str | None, Any]] = []
-    for name in order:
-        bind = compiled.binds[name]
-        if bind.key in given:
-            sources.append((bind.key, None))
-        elif name in given:
-            sources.append((name, None))
-        elif bind.callable is not None or bind.required:
-            return None
-        else:
-            sources.append((None, bind.value))
-    return tuple(sources)
+    try:
+        placed = compiled.construct_params({key: _Given(key) for key in given})
+    except InvalidRequestError:
+        return None
+    values = [placed[name] for name in order]
+    return tuple((v.key, None) if isinstance(v, _Given) else (None, v) for v in values)

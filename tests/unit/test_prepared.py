@@ -166,8 +166,9 @@ async def test_a_sign_count_never_moves_back(db: AsyncSession) -> None:
 async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
     db: AsyncSession,
 ) -> None:
-    """A statement's own values (a literal in WHERE, a constant in VALUES) take their place
-    among the caller's, as SQLAlchemy would place them; so does a value computed at run time."""
+    """A statement's own values (a literal in WHERE, a constant in VALUES, one set with
+    `.params()`) take their place among the caller's, as SQLAlchemy would place them; so does
+    a value computed at run time."""
     await WRITE.run(db, event("kept", n=1))
     await WRITE.run(db, event("other", n=2))
     literal = Prepared(
@@ -182,5 +183,11 @@ async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
         )
     )
     assert await computed.rows(db, {}) == [{"kind": "kept"}]
+    overridden = Prepared(
+        select(EVENTS.c.kind)
+        .where(EVENTS.c.email == bindparam("who", value="nobody@example.org"))
+        .params(who="literal@example.org")
+    )
+    assert await overridden.rows(db, {}) == [{"kind": "kept"}]
     rows = (await db.execute(select(EVENTS.c.kind, EVENTS.c.email, EVENTS.c.user_agent))).all()
     assert sorted(rows) == [("kept", "literal@example.org", "ua"), ("other", "", "")]
