@@ -24,6 +24,10 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 
 async def read_json(request: Request) -> dict[str, Any]:
+    """A form is refused before its body is read: the CSRF check may already have parsed it,
+    and a body is read only once."""
+    if is_form(request):
+        raise MalformedRequest
     try:
         value = json.loads(await request.body())
     except BodyTooLargeSignal as exc:
