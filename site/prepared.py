@@ -11,11 +11,10 @@ connection, in its transaction:
 
 - SQLite (a file): on `db.InPlaceConnection`, whose writer lock and busy retry apply as to
   any other statement; sqlite3 opens the transaction at the first write, as under SQLAlchemy.
-- PostgreSQL: on the asyncpg connection, while it is inside a transaction. SQLAlchemy's
-  adapter would begin one only at its own first statement; `_begin` has it begin one when
-  the connection is linked. A statement that still finds the connection outside a
-  transaction (an autocommit connection) goes through SQLAlchemy, since asyncpg would run it
-  outside one. The pool drops a connection the server closed at its next checkout.
+- PostgreSQL: on the asyncpg connection, while it is inside a transaction: SQLAlchemy begins
+  one at its first statement, and asyncpg would run a statement outside one otherwise, so a
+  statement that finds the connection outside a transaction goes through SQLAlchemy. The
+  pool drops a connection the server closed at its next checkout.
 - Either driver's errors are raised as SQLAlchemy's DBAPIError, as through SQLAlchemy.
 - Anything else (SQLite in memory): SQLAlchemy's Core, as usual.
 """
