@@ -89,8 +89,6 @@ class Link:
     dialect: Dialect
     driver: InPlaceConnection | asyncpg.Connection | None
     transaction: SessionTransaction
-    adapter: Any = None
-    """SQLAlchemy's adapter around an asyncpg connection, whose transaction `_begin` begins."""
 
 
 async def link(db: AsyncSession) -> Link:
@@ -102,8 +100,6 @@ async def link(db: AsyncSession) -> Link:
     if isinstance(kept, Link) and current is not None and kept.transaction is current:
         return kept
     made = await db.run_sync(_link)
-    if made.adapter is not None:
-        await _begin(made.adapter)
     db.info[LINK] = made
     return made
 
@@ -114,24 +110,9 @@ def _link(session: Session) -> Link:
     driver = connection.connection.driver_connection
     transaction = session.get_transaction()
     assert transaction is not None  # session.connection() began one
-    if isinstance(driver, InPlaceConnection):
-        return Link(connection.dialect, driver, transaction)
-    if connection.dialect.driver != "asyncpg":  # asyncpg is imported only where it is used
-        return Link(connection.dialect, None, transaction)
-    return Link(connection.dialect, driver, transaction, connection.connection.dbapi_connection)
-
-
-async def _begin(adapter: Any) -> None:
-    """SQLAlchemy's asyncpg adapter begins a transaction with the first statement it runs, so
-    that statement had to go through SQLAlchemy: 12 % of a PostgreSQL sign-in's CPU (py-spy).
-    It is begun here instead, by the adapter's own method, which keeps it as the adapter's
-    transaction: SQLAlchemy commits it, rolls it back and gives the connection back as if it
-    had begun it (tests/unit/test_prepared.py). The two names are the adapter's private ones,
-    the same in SQLAlchemy 2.0 and 2.1; should they change, nothing is begun here and the
-    first statement goes through SQLAlchemy again, as the same tests then report."""
-    start = getattr(adapter, "_start_transaction", None)
-    if start is not None and getattr(adapter, "_transaction", False) is None:
-        await start()
+    if not isinstance(driver, InPlaceConnection) and connection.dialect.driver != "asyncpg":
+        driver = None  # asyncpg is imported only where SQLAlchemy connects with it
+    return Link(connection.dialect, driver, transaction)
 
 
 class Prepared:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy import event as sqlalchemy_events
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -192,24 +191,3 @@ async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
     assert await overridden.rows(db, {}) == [{"kind": "kept"}]
     rows = (await db.execute(select(EVENTS.c.kind, EVENTS.c.email, EVENTS.c.user_agent))).all()
     assert sorted(rows) == [("kept", "literal@example.org", "ua"), ("other", "", "")]
-
-
-async def test_even_a_transactions_first_statement_runs_on_the_driver(db: AsyncSession) -> None:
-    """None of a prepared statement's work goes through SQLAlchemy's execution, not even the
-    statement that begins a transaction on PostgreSQL; the test above shows that SQLAlchemy
-    still commits and rolls back that transaction."""
-    seen: list[str] = []
-
-    def through_sqlalchemy(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    engine = db.bind.sync_engine
-    sqlalchemy_events.listen(engine, "before_cursor_execute", through_sqlalchemy)
-    try:
-        assert await WRITE.run(db, event("first")) == 1
-        assert await READ.rows(db, {"kind": "first"})
-        await db.rollback()
-        assert await READ.rows(db, {"kind": "first"}) == []
-    finally:
-        sqlalchemy_events.remove(engine, "before_cursor_execute", through_sqlalchemy)
-    assert seen == []
