@@ -425,17 +425,29 @@ async def test_signed_out_without_a_token(
     assert not faults, report(faults)
 
 
-async def test_in_a_full_passkey_session_with_a_token(
+@pytest.fixture
+async def passkey_member(
     client: httpx.AsyncClient,
     runtime: Runtime,
     sign_up: Step,
     add_passkey: Step,
     passkey_sign_in: Step,
     deliver: Step,
-    bodies: list[Body],
-) -> None:
+) -> Member:
+    """A new account in a full passkey session, in the conftest's browser."""
     member = Member(client, runtime, sign_up, add_passkey, passkey_sign_in, deliver)
     await member.new_account()
+    return member
+
+
+async def test_in_a_full_passkey_session_with_a_token(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    add_passkey: Step,
+    passkey_member: Member,
+    bodies: list[Body],
+) -> None:
+    member = passkey_member
     faults = await drive(member, site_paths(runtime.settings), bodies)
 
     await member.ready()
@@ -464,17 +476,11 @@ async def test_in_the_back_office_as_staff(
 
 
 async def test_in_a_full_passkey_session_with_the_token_in_a_form(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    sign_up: Step,
-    add_passkey: Step,
-    passkey_sign_in: Step,
-    deliver: Step,
+    client: httpx.AsyncClient, runtime: Runtime, passkey_member: Member
 ) -> None:
     """The token in a form field, not in the header: the CSRF check reads the form, and a
     route that takes JSON still answers with a 4xx, not with a body already read."""
-    member = Member(client, runtime, sign_up, add_passkey, passkey_sign_in, deliver)
-    await member.new_account()
+    member = passkey_member
     faults = []
     for path in site_paths(runtime.settings):
         token = (await member.ready())["X-CSRFToken"]
