@@ -13,18 +13,22 @@ connection, in its transaction:
   any other statement; sqlite3 opens the transaction at the first write, as under SQLAlchemy.
 - PostgreSQL: on the asyncpg connection, while it is inside a transaction: SQLAlchemy begins
   one at its first statement, and asyncpg would run a statement outside one otherwise, so a
-  statement that finds the connection outside a transaction goes through SQLAlchemy. The
-  pool drops a connection the server closed at its next checkout.
+  statement that finds the connection outside a transaction goes through SQLAlchemy. Two
+  exceptions need no transaction, and save its BEGIN and COMMIT round trips: a statement
+  made `standalone` (its effect stands on its own, whatever the request does next), and the
+  writes a batching session kept back (`later`, `send_waiting`). The pool drops a
+  connection the server closed at its next checkout.
 - Either driver's errors are raised as SQLAlchemy's DBAPIError, as through SQLAlchemy.
 - Anything else (SQLite in memory): SQLAlchemy's Core, as usual.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
@@ -78,6 +82,16 @@ class Compiled:
 
 
 LINK = "keyfob.prepared.link"  # the key in `db.info`
+BATCH = "keyfob.prepared.batch"  # set in `db.info`: this session's `later` writes may wait
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A write kept back by `later`: its table, SQL and converted arguments."""
+
+    table: str
+    sql: str
+    arguments: list[Any]
 
 
 @dataclass
@@ -89,6 +103,14 @@ class Link:
     dialect: Dialect
     driver: InPlaceConnection | asyncpg.Connection | None
     transaction: SessionTransaction
+    waiting: list[Waiting] = field(default_factory=list)
+
+
+def batch_writes(db: AsyncSession) -> None:
+    """From now on, this session's `later` writes on PostgreSQL wait for `send_waiting`, which
+    the caller must await before it commits. For a unit of work whose last statements are
+    writes nobody reads back: the passkey sign-in (`keyfob.web.deps.guarded_endpoint`)."""
+    db.info[BATCH] = True
 
 
 async def link(db: AsyncSession) -> Link:
@@ -116,10 +138,16 @@ def _link(session: Session) -> Link:
 
 
 class Prepared:
-    """One statement; `rows` for a SELECT, `run` (the row count) for the rest."""
+    """One statement; `rows` for a SELECT, `run` (the row count) for the rest, `later` for a
+    write whose row count nobody needs.
 
-    def __init__(self, statement: Statement) -> None:
+    `standalone`: the statement's effect stands on its own, so on PostgreSQL it may run
+    outside a transaction, committed by itself, when it is a request's first (for example a
+    challenge spent the moment it is presented); inside a transaction it joins it."""
+
+    def __init__(self, statement: Statement, *, standalone: bool = False) -> None:
         self.statement = statement
+        self.standalone = standalone
         self._compiled: dict[tuple[str, frozenset[str]], Compiled] = {}
 
     async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -127,8 +155,8 @@ class Prepared:
         if direct is None:
             result = await (await db.connection()).execute(self.statement, params)
             return [dict(row) for row in result.mappings()]
-        driver, compiled = direct
-        with _driver_errors(compiled):
+        driver, compiled, outside = direct
+        with _driver_errors(compiled.sql), _closed_on_failure(driver if outside else None):
             if isinstance(driver, InPlaceConnection):
                 cursor = await driver.execute(compiled.sql, compiled.arguments(params))
                 found: Iterable[Iterable[Any]] = await cursor.fetchall()
@@ -141,25 +169,43 @@ class Prepared:
         if direct is None:
             result = await (await db.connection()).execute(self.statement, params)
             return int(result.rowcount)
-        driver, compiled = direct
-        with _driver_errors(compiled):
+        driver, compiled, outside = direct
+        with _driver_errors(compiled.sql), _closed_on_failure(driver if outside else None):
             if isinstance(driver, InPlaceConnection):
                 cursor = await driver.execute(compiled.sql, compiled.arguments(params))
                 return int(cursor.rowcount)
             status = await driver.execute(compiled.sql, *compiled.arguments(params))
         return int(status.rsplit(" ", 1)[-1])  # "DELETE 1", "INSERT 0 1"
 
+    async def later(self, db: AsyncSession, params: Mapping[str, Any]) -> None:
+        """In a batching session (`batch_writes`) on PostgreSQL the write waits, to go with
+        the session's other waiting writes in as few statements as PostgreSQL can run
+        atomically (`send_waiting`); anywhere else it runs at once, as `run`."""
+        on = await link(db)
+        if not db.info.get(BATCH) or on.driver is None or isinstance(on.driver, InPlaceConnection):
+            await self.run(db, params)
+            return
+        if not isinstance(self.statement, UpdateBase):
+            raise TypeError("only a write can wait")
+        compiled = self._for(on.dialect, params)
+        table = str(getattr(self.statement, "table", ""))
+        on.waiting.append(Waiting(table, compiled.sql, compiled.arguments(params)))
+
     async def _direct(
         self, db: AsyncSession, params: Mapping[str, Any]
-    ) -> tuple[InPlaceConnection | asyncpg.Connection, Compiled] | None:
-        """The driver's connection and the compiled statement, or None: through SQLAlchemy."""
+    ) -> tuple[InPlaceConnection | asyncpg.Connection, Compiled, bool] | None:
+        """The driver's connection, the compiled statement and whether it runs outside a
+        transaction; or None: through SQLAlchemy."""
         on = await link(db)
+        if on.waiting:
+            raise RuntimeError("a statement after a waiting write: send_waiting comes first")
         driver = on.driver
         if driver is None:
             return None
-        if not isinstance(driver, InPlaceConnection) and not driver.is_in_transaction():
+        outside = not isinstance(driver, InPlaceConnection) and not driver.is_in_transaction()
+        if outside and not self.standalone:
             return None
-        return driver, self._for(on.dialect, params)
+        return driver, self._for(on.dialect, params), outside
 
     def _for(self, dialect: Dialect, params: Mapping[str, Any]) -> Compiled:
         key = (dialect.name, frozenset(params))
@@ -169,18 +215,101 @@ class Prepared:
         return found
 
 
+async def send_waiting(db: AsyncSession) -> None:
+    """Sends the writes `later` kept back, in the order they were made. Inside a transaction
+    they join it. Outside one, each group is one statement, atomic by itself (PostgreSQL runs
+    the writes of a WITH clause together), and several groups share one transaction of
+    asyncpg's own. A write waits at most until its session commits: the caller awaits this
+    first, and nothing else is run after a waiting write (`_direct` refuses). Writes kept in
+    a transaction that has since ended (a rollback) are dropped with it."""
+    kept = db.info.get(LINK)
+    if not isinstance(kept, Link) or not kept.waiting:
+        return
+    waiting, kept.waiting = kept.waiting, []
+    if kept.transaction is not db.sync_session.get_transaction():
+        return  # kept in a transaction that has ended: rolled back with it
+    driver = kept.driver
+    assert driver is not None and not isinstance(driver, InPlaceConnection)
+    groups = joined(waiting)
+    outside = not driver.is_in_transaction()
+    with _driver_errors(groups[0][0]), _closed_on_failure(driver if outside else None):
+        if outside and len(groups) > 1:
+            async with driver.transaction():
+                for sql, arguments in groups:
+                    await driver.execute(sql, *arguments)
+        else:
+            for sql, arguments in groups:
+                await driver.execute(sql, *arguments)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def joined(waiting: list[Waiting]) -> list[tuple[str, list[Any]]]:
+    """Consecutive writes as one statement, `WITH w0 AS (first), w1 AS (second) last`, with
+    their placeholders numbered on. PostgreSQL runs them on one snapshot, where none sees the
+    others' changes and two changes to one row are undefined, so a group holds each table
+    once; and a statement with a quote in it (where a `$1` might not be a placeholder) goes
+    alone."""
+    groups: list[list[Waiting]] = []
+    for write in waiting:
+        last = groups[-1] if groups else None
+        if (
+            last is None
+            or "'" in write.sql
+            or "'" in last[-1].sql
+            or any(w.table == write.table for w in last)
+        ):
+            groups.append([write])
+        else:
+            last.append(write)
+    return [_one_statement(group) for group in groups]
+
+
+def _one_statement(group: list[Waiting]) -> tuple[str, list[Any]]:
+    if len(group) == 1:
+        return group[0].sql, list(group[0].arguments)
+    parts: list[str] = []
+    arguments: list[Any] = []
+    for write in group:
+        parts.append(_renumbered(write.sql, len(arguments)))
+        arguments.extend(write.arguments)
+    heads = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
+    return f"WITH {heads} {parts[-1]}", arguments
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    if not offset:
+        return sql
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
 @contextmanager
-def _driver_errors(compiled: Compiled) -> Iterator[None]:
+def _closed_on_failure(driver: InPlaceConnection | asyncpg.Connection | None) -> Iterator[None]:
+    """Outside SQLAlchemy's transaction, SQLAlchemy cannot clean up after a failure (an error,
+    a lost connection, a cancelled request): the connection is closed at once, so it never
+    goes back to the pool in a state nobody knows, and the pool opens a fresh one at its next
+    checkout (`keyfob.db`). Failures are rare; a new connection is cheap beside a lost write."""
+    try:
+        yield
+    except BaseException:
+        if driver is not None and not isinstance(driver, InPlaceConnection):
+            driver.terminate()
+        raise
+
+
+@contextmanager
+def _driver_errors(sql: str) -> Iterator[None]:
     """The driver's errors as SQLAlchemy's, which the site answers as it does any database
     error (503 with Retry-After): SQLite's write lock still busy after BUSY_WAIT, a
     PostgreSQL restart, a lost connection. The statement's values are left out."""
     try:
         yield
     except (sqlite3.Error, OSError) as exc:
-        raise DBAPIError(compiled.sql, None, exc, hide_parameters=True) from exc
+        raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
     except Exception as exc:
         if type(exc).__module__.startswith("asyncpg"):
-            raise DBAPIError(compiled.sql, None, exc, hide_parameters=True) from exc
+            raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
         raise
 
 

@@ -57,7 +57,7 @@ async def write(
     ORM rows are written first, so a user created in this transaction has its id."""
     await link(db)
     values = _entry(kind, now, user, "", "", "", client, detail)
-    await _INSERT.run(db, values)
+    await _INSERT.later(db, values)
 
 
 def _entry(

@@ -52,7 +52,7 @@ from keyfob.errors import (
     UnknownCredential,
 )
 from keyfob.models import Passkey, User, WebAuthnChallenge, table
-from keyfob.prepared import Prepared
+from keyfob.prepared import Prepared, link
 
 MAX_CREDENTIAL_ID = 1023
 MAX_NAME = 64
@@ -84,6 +84,37 @@ _ASSERTION = Prepared(
         ).outerjoin(USERS, USERS.c.id == PASSKEYS.c.user_id)
     )
     .where(CHALLENGES.c.id == bindparam("challenge_id"))
+)
+# On PostgreSQL the same read spends the challenge as it reads it (a DELETE in a WITH clause),
+# committed by itself: a challenge is used up the moment it is presented, whatever the
+# request does next, and the sign-in needs no transaction for it (`Prepared` standalone).
+_SPENT = (
+    delete(CHALLENGES)
+    .where(CHALLENGES.c.id == bindparam("challenge_id"), CHALLENGES.c.purpose == "sign_in")
+    .returning(
+        CHALLENGES.c.purpose, CHALLENGES.c.challenge, CHALLENGES.c.user_id, CHALLENGES.c.expires_at
+    )
+    .cte("spent")
+)
+_SPEND_ASSERTION = Prepared(
+    select(
+        _SPENT.c.purpose,
+        _SPENT.c.challenge,
+        _SPENT.c.user_id.label("bound_to"),
+        _SPENT.c.expires_at,
+        PASSKEYS.c.id.label("passkey_id"),
+        PASSKEYS.c.public_key,
+        PASSKEYS.c.sign_count,
+        USERS.c.id.label("user_id"),
+        USERS.c.email,
+        USERS.c.webauthn_handle,
+        USERS.c.is_active,
+    ).select_from(
+        _SPENT.outerjoin(
+            PASSKEYS, PASSKEYS.c.credential_id == bindparam("credential_id")
+        ).outerjoin(USERS, USERS.c.id == PASSKEYS.c.user_id)
+    ),
+    standalone=True,
 )
 _STORE = Prepared(insert(CHALLENGES))
 _FORGET = Prepared(delete(CHALLENGES).where(CHALLENGES.c.id == bindparam("challenge_id")))
@@ -150,7 +181,7 @@ async def _store_challenge(
     db: AsyncSession, *, purpose: str, challenge: bytes, user: User | None, expires: datetime
 ) -> str:
     challenge_id = secrets.token_hex(16)
-    await _STORE.run(
+    await _STORE.later(
         db,
         {
             "id": challenge_id,
@@ -314,8 +345,9 @@ async def finish_authentication(
     One read (the challenge, and the passkey and account the credential names), the check,
     then the writes: the challenge consumed, deleted in the statement that proves it was still
     there, and the passkey's counter. On SQLite the one write lock is held for those two alone,
-    not through the signature check. A failed check consumes the challenge too, so it is used
-    exactly once. Core statements, no ORM objects: this is the hottest path of the site."""
+    not through the signature check. On PostgreSQL the read spends the challenge itself. A
+    failed check consumes the challenge too, so it is used exactly once. Core statements, no
+    ORM objects: this is the hottest path of the site."""
     if not challenge_id:
         raise ChallengeExpired
     try:
@@ -323,7 +355,10 @@ async def finish_authentication(
         malformed: MalformedRequest | None = None
     except MalformedRequest as exc:
         raw_id, user_handle, malformed = b"", None, exc
-    found = await _ASSERTION.rows(db, {"challenge_id": challenge_id, "credential_id": raw_id})
+    spent = (await link(db)).dialect.name == "postgresql"
+    found = await (_SPEND_ASSERTION if spent else _ASSERTION).rows(
+        db, {"challenge_id": challenge_id, "credential_id": raw_id}
+    )
     row = found[0] if found else None
     if row is None or row["purpose"] != "sign_in" or row["expires_at"] <= now:
         raise ChallengeExpired
@@ -332,7 +367,8 @@ async def finish_authentication(
             raise malformed
         verified = _check_assertion(row, user_handle, credential, expect)
     except Exception as exc:
-        await _FORGET.run(db, {"challenge_id": challenge_id})
+        if not spent:
+            await _FORGET.run(db, {"challenge_id": challenge_id})
         if isinstance(exc, SignCountRegressed):  # possibly a cloned authenticator
             await audit.write(
                 db,
@@ -344,9 +380,9 @@ async def finish_authentication(
                 stored=row["sign_count"],
             )
         raise
-    if await _CONSUME.run(db, {"challenge_id": challenge_id}) != 1:
+    if not spent and await _CONSUME.run(db, {"challenge_id": challenge_id}) != 1:
         raise ChallengeExpired
-    await _USED.run(
+    await _USED.later(
         db,
         {
             "passkey_id": row["passkey_id"],

@@ -50,7 +50,7 @@ async def open_session(
     Pending ORM rows are written first, so a user created in this transaction has its id."""
     await link(db)
     token = secrets.token_urlsafe(32)
-    await _OPEN.run(
+    await _OPEN.later(
         db,
         {
             "user_id": user.id,
@@ -66,7 +66,7 @@ async def open_session(
             "user_agent": user_agent[:400],
         },
     )
-    await _SIGNED_IN.run(db, {"user_id": user.id, "now": now, "method": method})
+    await _SIGNED_IN.later(db, {"user_id": user.id, "now": now, "method": method})
     return token
 
 
@@ -129,7 +129,7 @@ async def revoke_sessions_of_passkey(
 
 async def revoke_token(db: AsyncSession, *, token: str) -> None:
     """Ends whatever session `token` names, if any: used when a browser signs in again."""
-    await _REVOKE.run(db, {"token_hash": hash_token(token)})
+    await _REVOKE.later(db, {"token_hash": hash_token(token)})
 
 
 async def list_sessions(db: AsyncSession, *, user_id: int) -> list[SignInSession]:

@@ -17,6 +17,7 @@ from keyfob.auth import reauth, sessions, throttle
 from keyfob.auth.client import Client
 from keyfob.errors import CsrfFailed, KeyfobError, SignInRequired
 from keyfob.models import SignInSession, utcnow
+from keyfob.prepared import batch_writes, send_waiting
 from keyfob.settings import Settings
 from keyfob.web.bodies import is_form, read_form
 from keyfob.web.client import resolve_client_ip
@@ -32,7 +33,9 @@ def get_runtime(request: Request) -> Runtime:
 
 
 @asynccontextmanager
-async def request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+async def request_transaction(
+    request: Request, *, batch: bool = False
+) -> AsyncIterator[AsyncSession]:
     """One transaction per request. A KeyfobError still commits: a refused code or passkey
     must leave its failure count and audit entry behind. Any other error rolls back. It is
     committed when the block ends, before the response is sent, so a client never sees a
@@ -40,12 +43,18 @@ async def request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
 
     A request that never used the session (a page for a visitor without a session cookie)
     has nothing to commit or give back: it skips the round trip through SQLAlchemy's greenlet
-    and the task `async with` would shield the close in (a tenth of GET /login's CPU)."""
+    and the task `async with` would shield the close in (a tenth of GET /login's CPU).
+
+    `batch`: writes made with `Prepared.later` may wait and go to PostgreSQL together at the
+    end, sent before the commit and dropped with a rollback (`keyfob.prepared.batch_writes`)."""
     db = get_runtime(request).sessionmaker()
+    if batch:
+        batch_writes(db)
     try:
         yield db
     except KeyfobError:
         if db.in_transaction():
+            await send_waiting(db)
             await db.commit()
         raise
     except BaseException:
@@ -54,6 +63,7 @@ async def request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
         raise
     else:
         if db.in_transaction():
+            await send_waiting(db)
             await db.commit()
     finally:
         if db.in_transaction():
@@ -189,12 +199,14 @@ def guarded_endpoint(
     requests a site serves most: the same transaction (`request_transaction`), rate limit
     and CSRF check (`guard(action)`) that `Db` and `Guarded` give a FastAPI route, in that
     order, without FastAPI's dependency solving and the layers around it, which cost a
-    third of such a request's CPU (tests.benchlib.micro). Register it with
+    third of such a request's CPU (tests.benchlib.micro). Its writes made with
+    `Prepared.later` wait for the end of the request (`request_transaction(batch=True)`), so
+    the endpoint must read nothing after them. Register it with
     `router.add_route(path, guarded_endpoint(...), methods=["POST"])`."""
     check = guard(action)
 
     async def run(request: Request) -> Response:
-        async with request_transaction(request) as db:
+        async with request_transaction(request, batch=True) as db:
             await check(request, db)
             return await endpoint(request, db, get_runtime(request))
 

@@ -161,27 +161,36 @@ async def test_a_challenge_spent_by_another_request_during_the_check_is_refused(
     runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Two requests answering one challenge at once both read it; only the one whose delete
-    still finds it signs in. Here the other request's delete lands between this one's read
-    and its own, from a connection of its own."""
-    real = passkeys._ASSERTION
+    """Two requests answering one challenge at once: only the one whose delete still finds it
+    signs in. On SQLite both read it, and here the other request's delete lands between this
+    one's read and its own, from a connection of its own. On PostgreSQL the read is the
+    delete, so the other request can only spend it first."""
+    spends = runtime.settings.database_url.startswith("postgresql")
+    name = "_SPEND_ASSERTION" if spends else "_ASSERTION"
+    real = getattr(passkeys, name)
+
+    async def spend_elsewhere(challenge_id: str) -> None:
+        other = make_engine(runtime.settings.database_url)
+        async with make_sessionmaker(other)() as elsewhere, elsewhere.begin():
+            await elsewhere.execute(
+                delete(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id)
+            )
+        await other.dispose()
 
     class SpentMeanwhile:
         async def rows(self, db: AsyncSession, params: dict[str, Any]) -> list[dict[str, Any]]:
+            if spends:
+                await spend_elsewhere(params["challenge_id"])
+                return await real.rows(db, params)
             found = await real.rows(db, params)
-            other = make_engine(runtime.settings.database_url)
-            async with make_sessionmaker(other)() as elsewhere, elsewhere.begin():
-                await elsewhere.execute(
-                    delete(WebAuthnChallenge).where(WebAuthnChallenge.id == params["challenge_id"])
-                )
-            await other.dispose()
+            await spend_elsewhere(params["challenge_id"])
             return found
 
     token = await csrf_from(client, "/login")
     options = (await client.post("/login/passkey/options", headers={"X-CSRFToken": token})).json()
     async with runtime.sessionmaker() as db:
         counts_before = list(await db.scalars(select(Passkey.sign_count)))
-    monkeypatch.setattr(passkeys, "_ASSERTION", SpentMeanwhile())
+    monkeypatch.setattr(passkeys, name, SpentMeanwhile())
     answer = enrolled.get(options, origin=SITE)
     body = refused(
         await client.post("/login/passkey/verify", headers={"X-CSRFToken": token}, json=answer)

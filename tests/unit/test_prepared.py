@@ -1,19 +1,21 @@
 """Prepared statements store and read exactly what the ORM does, inside the session's own
-transaction, on SQLite (on the driver's connection) and PostgreSQL (through Core)."""
+transaction, on SQLite (on the driver's connection) and PostgreSQL (through Core); writes
+kept back by a batching session land together or not at all."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import passkeys, sessions
 from keyfob.db import make_engine, make_sessionmaker
 from keyfob.models import AuditEvent, Passkey, SignInSession, User, table
-from keyfob.prepared import Prepared, link
+from keyfob.prepared import Prepared, Waiting, batch_writes, joined, link, send_waiting
 
 EVENTS = table(AuditEvent)
 PASSKEYS = table(Passkey)
@@ -191,3 +193,141 @@ async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
     assert await overridden.rows(db, {}) == [{"kind": "kept"}]
     rows = (await db.execute(select(EVENTS.c.kind, EVENTS.c.email, EVENTS.c.user_agent))).all()
     assert sorted(rows) == [("kept", "literal@example.org", "ua"), ("other", "", "")]
+
+
+def on_postgresql(db: AsyncSession) -> bool:
+    return db.bind.dialect.name == "postgresql"
+
+
+async def kinds(db: AsyncSession) -> list[str]:
+    """The audit entries' kinds, as another connection sees them: what is committed."""
+    engine = make_engine(db.bind.url.render_as_string(hide_password=False))
+    async with make_sessionmaker(engine)() as other:
+        found = sorted(await other.scalars(select(AuditEvent.kind)))
+    await engine.dispose()
+    return found
+
+
+def test_waiting_writes_join_into_one_statement_per_table() -> None:
+    """Placeholders numbered on; a table twice, or a quote, starts a new statement."""
+    a = Waiting("audit_events", "INSERT INTO audit_events (kind) VALUES ($1)", ["a"])
+    b = Waiting("users", "UPDATE users SET n=$1 WHERE id = $2 AND m > $1", [5, 7])
+    c = Waiting("audit_events", "INSERT INTO audit_events (kind) VALUES ($1)", ["c"])
+    quoted = Waiting("passkeys", "UPDATE passkeys SET name='$1' WHERE id = $1", [3])
+    assert joined([a, b, c, quoted]) == [
+        (
+            "WITH w0 AS (INSERT INTO audit_events (kind) VALUES ($1)) "
+            "UPDATE users SET n=$2 WHERE id = $3 AND m > $2",
+            ["a", 5, 7],
+        ),
+        ("INSERT INTO audit_events (kind) VALUES ($1)", ["c"]),
+        ("UPDATE passkeys SET name='$1' WHERE id = $1", [3]),
+    ]
+
+
+async def test_waiting_writes_land_at_the_end_in_order(db: AsyncSession) -> None:
+    """On PostgreSQL they wait, unseen, until sent; elsewhere they run at once."""
+    await READ.rows(db, {"kind": "begin"})
+    await db.commit()
+    batch_writes(db)
+    await WRITE.later(db, event("first"))
+    await sessions._REVOKE.later(db, {"token_hash": "none"})
+    await WRITE.later(db, event("second"))
+    waiting = (await link(db)).waiting
+    assert len(waiting) == (3 if on_postgresql(db) else 0)
+    if on_postgresql(db):
+        with pytest.raises(RuntimeError, match="waiting write"):
+            await READ.rows(db, {"kind": "first"})
+    await send_waiting(db)
+    await db.commit()
+    assert await kinds(db) == ["first", "second"]
+
+
+async def test_waiting_writes_are_dropped_with_a_rollback(db: AsyncSession) -> None:
+    await READ.rows(db, {"kind": "begin"})
+    batch_writes(db)
+    await WRITE.later(db, event("dropped"))
+    await db.rollback()
+    await send_waiting(db)
+    await db.commit()
+    assert await kinds(db) == []
+
+
+@pytest.mark.parametrize("same_table", [True, False], ids=["one table", "two tables"])
+async def test_waiting_writes_land_together_or_not_at_all(
+    db: AsyncSession, same_table: bool
+) -> None:
+    """A refused write takes the writes waiting with it back, in one statement (two tables)
+    or in one transaction (one table twice); the session's connection is closed, not reused,
+    and the next session works."""
+    await READ.rows(db, {"kind": "begin"})
+    await db.commit()
+    batch_writes(db)
+    await WRITE.later(db, event("lost"))
+    with pytest.raises(DBAPIError):
+        if same_table:
+            await WRITE.later(db, {**event("refused"), "kind": None})
+        else:
+            await sessions._OPEN.later(db, {**_session_values(), "user_id": 987654})
+        await send_waiting(db)
+    if on_postgresql(db):
+        assert (await link(db)).driver.is_closed()  # type: ignore[union-attr]
+    await db.rollback()
+    await db.close()
+    assert await kinds(db) == []
+    await WRITE.run(db, event("next"))
+    await db.commit()
+    assert await kinds(db) == ["next"]
+
+
+async def test_a_cancelled_standalone_statement_closes_its_connection(db: AsyncSession) -> None:
+    """Outside SQLAlchemy's transaction a cancelled statement leaves the connection in a state
+    nobody knows: it is closed, and the pool hands out a fresh one."""
+    if not on_postgresql(db):
+        pytest.skip("outside a transaction is PostgreSQL's alone")
+    sleep = Prepared(select(func.pg_sleep(bindparam("seconds")).label("slept")), standalone=True)
+    driver = (await link(db)).driver
+    assert driver is not None and not driver.is_in_transaction()  # type: ignore[union-attr]
+    task = asyncio.ensure_future(sleep.rows(db, {"seconds": 5}))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert driver.is_closed()  # type: ignore[union-attr]
+    await db.rollback()
+    await db.close()
+    assert await READ.rows(db, {"kind": "any"}) == []
+    assert (await link(db)).driver is not driver
+
+
+async def test_a_standalone_statement_joins_an_open_transaction(db: AsyncSession) -> None:
+    """Inside a transaction it is rolled back with it, like any other."""
+    spend = Prepared(
+        update(EVENTS).where(EVENTS.c.kind == bindparam("was")).values(kind="spent"),
+        standalone=True,
+    )
+    await WRITE.run(db, event("fresh"))
+    await db.commit()
+    await READ.rows(db, {"kind": "begin"})
+    assert await spend.run(db, {"was": "fresh"}) == 1
+    await db.rollback()
+    assert await kinds(db) == ["fresh"]
+    assert await spend.run(db, {"was": "fresh"}) == 1
+    await db.commit()
+    assert await kinds(db) == ["spent"]
+
+
+def _session_values() -> dict[str, object]:
+    return {
+        "user_id": 1,
+        "token_hash": "h" * 64,
+        "method": "passkey",
+        "is_recovery": False,
+        "created_at": MOMENT,
+        "authenticated_at": MOMENT,
+        "authenticated_by": "passkey",
+        "passkey_id": None,
+        "last_seen_at": MOMENT,
+        "ip": "",
+        "user_agent": "",
+    }
