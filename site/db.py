@@ -266,8 +266,12 @@ def make_sessionmaker(
     engine: AsyncEngine, events: Events | None = None
 ) -> async_sessionmaker[AsyncSession]:
     """`events`: the handlers every session it makes runs on account changes."""
+    from keyfob.prepared import CheckedSession  # keyfob.prepared builds on this module
+
     info = events.session_info() if events is not None else {}
-    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, info=info, sync_session_class=CheckedSession
+    )
 
 
 @asynccontextmanager

@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Dialect
@@ -106,6 +107,17 @@ class Link:
     waiting: list[Waiting] = field(default_factory=list)
 
 
+class CheckedSession(Session):
+    """The site's sessions (`keyfob.db.make_sessionmaker`): a commit while writes kept back by
+    `Prepared.later` have not been sent is refused, not allowed to drop them without a word."""
+
+    def commit(self) -> None:
+        kept = self.info.get(LINK)
+        if isinstance(kept, Link) and kept.waiting and kept.transaction is self.get_transaction():
+            raise RuntimeError("writes are waiting: send_waiting comes before the commit")
+        super().commit()
+
+
 def batch_writes(db: AsyncSession) -> None:
     """From now on, this session's `later` writes on PostgreSQL wait for `send_waiting`, which
     the caller must await before it commits. For a unit of work whose last statements are
@@ -156,7 +168,7 @@ class Prepared:
             result = await (await db.connection()).execute(self.statement, params)
             return [dict(row) for row in result.mappings()]
         driver, compiled, outside = direct
-        with _driver_errors(compiled.sql), _closed_on_failure(driver if outside else None):
+        with _driver_errors(compiled), _closed_on_failure(driver if outside else None):
             if isinstance(driver, InPlaceConnection):
                 cursor = await driver.execute(compiled.sql, compiled.arguments(params))
                 found: Iterable[Iterable[Any]] = await cursor.fetchall()
@@ -170,7 +182,7 @@ class Prepared:
             result = await (await db.connection()).execute(self.statement, params)
             return int(result.rowcount)
         driver, compiled, outside = direct
-        with _driver_errors(compiled.sql), _closed_on_failure(driver if outside else None):
+        with _driver_errors(compiled), _closed_on_failure(driver if outside else None):
             if isinstance(driver, InPlaceConnection):
                 cursor = await driver.execute(compiled.sql, compiled.arguments(params))
                 return int(cursor.rowcount)
@@ -219,20 +231,31 @@ async def send_waiting(db: AsyncSession) -> None:
     """Sends the writes `later` kept back, in the order they were made. Inside a transaction
     they join it. Outside one, each group is one statement, atomic by itself (PostgreSQL runs
     the writes of a WITH clause together), and several groups share one transaction of
-    asyncpg's own. A write waits at most until its session commits: the caller awaits this
-    first, and nothing else is run after a waiting write (`_direct` refuses). Writes kept in
-    a transaction that has since ended (a rollback) are dropped with it."""
+    asyncpg's own. ORM changes still pending are written first, in a transaction the waiting
+    writes join, so the two commit together. A write waits at most until its session commits:
+    the caller awaits this first (`CheckedSession` refuses the commit otherwise), and no
+    prepared statement runs after a waiting write (`_direct` refuses). Writes kept in a
+    transaction that has since ended (a rollback) are dropped with it. A request cancelled
+    (its client gone) while the one statement is in flight closes the connection, and the
+    statement still commits all of its writes or none, as a COMMIT in flight would: a session
+    nobody holds the token of, which expires unused."""
     kept = db.info.get(LINK)
     if not isinstance(kept, Link) or not kept.waiting:
         return
-    waiting, kept.waiting = kept.waiting, []
     if kept.transaction is not db.sync_session.get_transaction():
+        kept.waiting = []
         return  # kept in a transaction that has ended: rolled back with it
+    if db.new or db.dirty or db.deleted:
+        await db.flush()  # begins the transaction, which the waiting writes then join
+    waiting, kept.waiting = kept.waiting, []
     driver = kept.driver
     assert driver is not None and not isinstance(driver, InPlaceConnection)
     groups = joined(waiting)
     outside = not driver.is_in_transaction()
-    with _driver_errors(groups[0][0]), _closed_on_failure(driver if outside else None):
+    with (
+        _driver_errors(groups[0][0], kept.dialect),
+        _closed_on_failure(driver if outside else None),
+    ):
         if outside and len(groups) > 1:
             async with driver.transaction():
                 for sql, arguments in groups:
@@ -242,22 +265,27 @@ async def send_waiting(db: AsyncSession) -> None:
                 await driver.execute(sql, *arguments)
 
 
-_PLACEHOLDER = re.compile(r"\$(\d+)")
+_PLACEHOLDER = re.compile(r"(?<![\w$])\$(\d+)")
+
+
+def _plain(sql: str) -> bool:
+    """No quoted name or string and no dollar quoting: every `$n` in it is a placeholder."""
+    return "'" not in sql and '"' not in sql and "$$" not in sql
 
 
 def joined(waiting: list[Waiting]) -> list[tuple[str, list[Any]]]:
     """Consecutive writes as one statement, `WITH w0 AS (first), w1 AS (second) last`, with
     their placeholders numbered on. PostgreSQL runs them on one snapshot, where none sees the
     others' changes and two changes to one row are undefined, so a group holds each table
-    once; and a statement with a quote in it (where a `$1` might not be a placeholder) goes
+    once; and a statement with quotes in it (where a `$1` might not be a placeholder) goes
     alone."""
     groups: list[list[Waiting]] = []
     for write in waiting:
         last = groups[-1] if groups else None
         if (
             last is None
-            or "'" in write.sql
-            or "'" in last[-1].sql
+            or not _plain(write.sql)
+            or not _plain(last[-1].sql)
             or any(w.table == write.table for w in last)
         ):
             groups.append([write])
@@ -269,13 +297,20 @@ def joined(waiting: list[Waiting]) -> list[tuple[str, list[Any]]]:
 def _one_statement(group: list[Waiting]) -> tuple[str, list[Any]]:
     if len(group) == 1:
         return group[0].sql, list(group[0].arguments)
-    parts: list[str] = []
-    arguments: list[Any] = []
-    for write in group:
-        parts.append(_renumbered(write.sql, len(arguments)))
-        arguments.extend(write.arguments)
-    heads = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
-    return f"WITH {heads} {parts[-1]}", arguments
+    arguments = [value for write in group for value in write.arguments]
+    return _with_clauses(tuple((w.sql, len(w.arguments)) for w in group)), arguments
+
+
+@lru_cache(maxsize=64)
+def _with_clauses(parts: tuple[tuple[str, int], ...]) -> str:
+    """The joined SQL for a sequence of statements: the same few for every sign-in."""
+    numbered: list[str] = []
+    offset = 0
+    for sql, count in parts:
+        numbered.append(_renumbered(sql, offset))
+        offset += count
+    heads = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(numbered[:-1]))
+    return f"WITH {heads} {numbered[-1]}"
 
 
 def _renumbered(sql: str, offset: int) -> str:
@@ -299,18 +334,46 @@ def _closed_on_failure(driver: InPlaceConnection | asyncpg.Connection | None) ->
 
 
 @contextmanager
-def _driver_errors(sql: str) -> Iterator[None]:
-    """The driver's errors as SQLAlchemy's, which the site answers as it does any database
-    error (503 with Retry-After): SQLite's write lock still busy after BUSY_WAIT, a
-    PostgreSQL restart, a lost connection. The statement's values are left out."""
+def _driver_errors(what: Compiled | str, dialect: Dialect | None = None) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy would raise them, of the same class (IntegrityError,
+    OperationalError, ...), so the site answers them as it does through SQLAlchemy: a refused
+    statement is a bug (500); SQLite's write lock still busy after BUSY_WAIT, a PostgreSQL
+    restart or a lost connection is a 503 with Retry-After. The statement's values are left
+    out."""
+    if isinstance(what, Compiled):
+        sql, dialect = what.sql, what.compiled.dialect
+    else:
+        sql = what
     try:
         yield
-    except (sqlite3.Error, OSError) as exc:
+    except OSError as exc:
         raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
+    except sqlite3.Error as exc:
+        raise _translated(sql, exc, sqlite3.Error, dialect) from exc
     except Exception as exc:
-        if type(exc).__module__.startswith("asyncpg"):
-            raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
-        raise
+        if not type(exc).__module__.startswith("asyncpg") or dialect is None:
+            raise
+        dbapi = dialect.loaded_dbapi
+        raise _translated(sql, _adapted(exc, dbapi), dbapi.Error, dialect) from exc
+
+
+def _translated(sql: str, error: Exception, base: type, dialect: Dialect | None) -> DBAPIError:
+    found = DBAPIError.instance(sql, None, error, base, hide_parameters=True, dialect=dialect)
+    if isinstance(found, DBAPIError):
+        return found
+    return DBAPIError(sql, None, error, hide_parameters=True)
+
+
+def _adapted(error: Exception, dbapi: Any) -> Exception:
+    """asyncpg's exception as SQLAlchemy's asyncpg adapter would raise it (its own table of
+    asyncpg's classes); one it does not know is the adapter's plain Error."""
+    table: Mapping[type, Callable[..., Exception]] = getattr(dbapi, "_asyncpg_error_translate", {})
+    message = error.args[0] if error.args else str(error)
+    for kind in type(error).__mro__:
+        if kind in table:
+            return table[kind](message, error)
+    adapted: Exception = dbapi.Error(message, error)
+    return adapted
 
 
 def compile_for(statement: Statement, dialect: Dialect, names: list[str]) -> Compiled:

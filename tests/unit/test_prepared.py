@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyfob.auth import passkeys, sessions
@@ -117,14 +117,23 @@ async def test_a_statement_needing_python_defaults_is_refused(db: AsyncSession) 
 
 
 async def test_a_driver_error_is_sqlalchemys(db: AsyncSession) -> None:
-    """The site answers SQLAlchemy's database errors with a 503: the driver's own path raises
-    them the same way, without the statement's values."""
+    """The site answers SQLAlchemy's database errors by their class (a refused statement is a
+    500, a database away a 503): the driver's own path raises the same classes, without the
+    statement's values."""
     await READ.rows(db, {"kind": "begin"})
     taken = {**event("x"), "id": 1}
     await WRITE.run(db, taken)
-    with pytest.raises(DBAPIError) as raised:
+    with pytest.raises(IntegrityError) as raised:
         await WRITE.run(db, taken)
     assert "203.0.113.9" not in str(raised.value)
+    await db.rollback()
+    await db.commit()
+    batch_writes(db)
+    await READ.rows(db, {"kind": "begin"})
+    await WRITE.later(db, taken)
+    with pytest.raises(IntegrityError):
+        await WRITE.later(db, taken)
+        await send_waiting(db)
 
 
 async def test_a_new_account_gets_its_session_before_it_is_flushed(db: AsyncSession) -> None:
@@ -214,6 +223,15 @@ def test_waiting_writes_join_into_one_statement_per_table() -> None:
     b = Waiting("users", "UPDATE users SET n=$1 WHERE id = $2 AND m > $1", [5, 7])
     c = Waiting("audit_events", "INSERT INTO audit_events (kind) VALUES ($1)", ["c"])
     quoted = Waiting("passkeys", "UPDATE passkeys SET name='$1' WHERE id = $1", [3])
+    named = Waiting("users", 'UPDATE users SET "a$1"=$1', [4])
+    dollar = Waiting("passkeys", "UPDATE passkeys SET a$1=$1", [6])
+    assert joined([named, dollar, c]) == [
+        ('UPDATE users SET "a$1"=$1', [4]),
+        (
+            "WITH w0 AS (UPDATE passkeys SET a$1=$1) INSERT INTO audit_events (kind) VALUES ($2)",
+            [6, "c"],
+        ),
+    ]
     assert joined([a, b, c, quoted]) == [
         (
             "WITH w0 AS (INSERT INTO audit_events (kind) VALUES ($1)) "
@@ -238,9 +256,24 @@ async def test_waiting_writes_land_at_the_end_in_order(db: AsyncSession) -> None
     if on_postgresql(db):
         with pytest.raises(RuntimeError, match="waiting write"):
             await READ.rows(db, {"kind": "first"})
+        with pytest.raises(RuntimeError, match="send_waiting comes before the commit"):
+            await db.commit()
     await send_waiting(db)
     await db.commit()
     assert await kinds(db) == ["first", "second"]
+
+
+async def test_pending_orm_changes_and_waiting_writes_commit_together(db: AsyncSession) -> None:
+    await READ.rows(db, {"kind": "begin"})
+    await db.commit()
+    batch_writes(db)
+    await WRITE.later(db, event("waiting"))
+    db.add(AuditEvent(at=MOMENT, kind=None))  # the database refuses it
+    with pytest.raises(DBAPIError):
+        await send_waiting(db)
+        await db.commit()
+    await db.rollback()
+    assert await kinds(db) == []
 
 
 async def test_waiting_writes_are_dropped_with_a_rollback(db: AsyncSession) -> None:
