@@ -152,6 +152,22 @@ def deliver(runtime: Runtime):
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
+@pytest.fixture
+async def captured(app_and_runtime: tuple[object, Runtime]):
+    """Another browser holding a copy of `cookies`, as whoever captured them would."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(cookies: httpx.Cookies) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app_and_runtime[0])
+        browser = httpx.AsyncClient(transport=transport, base_url=SITE, cookies=cookies)
+        clients.append(browser)
+        return browser
+
+    yield make
+    for browser in clients:
+        await browser.aclose()
+
+
 async def csrf_from(client: httpx.AsyncClient, path: str) -> str:
     page = await client.get(path)
     found = CSRF_META.search(page.text)

@@ -46,30 +46,50 @@ async def request_transaction(
     and the task `async with` would shield the close in (a tenth of GET /login's CPU).
 
     `batch`: writes made with `Prepared.later` may wait and go to PostgreSQL together at the
-    end, sent before the commit and dropped with a rollback (`keyfob.prepared.batch_writes`)."""
+    end, sent before the commit and dropped with a rollback (`keyfob.prepared.batch_writes`).
+    If the request's writes do not land (a rollback, a failed commit), the browser's session
+    cookie is put back as it was."""
     db = get_runtime(request).sessionmaker()
     if batch:
         batch_writes(db)
+    cookie: dict[str, Any] = request.scope.get("session", {})
+    before = dict(cookie)
     try:
         yield db
     except KeyfobError:
         if db.in_transaction():
-            await send_waiting(db)
-            await db.commit()
+            await _commit(db, cookie, before)
         raise
     except BaseException:
+        _restore(cookie, before)
         if db.in_transaction():
             await db.rollback()
         raise
     else:
         if db.in_transaction():
-            await send_waiting(db)
-            await db.commit()
+            await _commit(db, cookie, before)
     finally:
         if db.in_transaction():
             await asyncio.shield(db.close())  # a commit or rollback failed: give it back
         else:
             db.sync_session.close()  # no transaction: nothing to give back, no I/O
+
+
+async def _commit(db: AsyncSession, cookie: dict[str, Any], before: dict[str, Any]) -> None:
+    """A commit that fails leaves the browser's session as it was before the request, as a
+    rollback does: the error page must not carry a session (a rotated sign-in token) that the
+    database never got."""
+    try:
+        await send_waiting(db)
+        await db.commit()
+    except BaseException:
+        _restore(cookie, before)
+        raise
+
+
+def _restore(cookie: dict[str, Any], before: dict[str, Any]) -> None:
+    cookie.clear()
+    cookie.update(before)
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:

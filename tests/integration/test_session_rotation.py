@@ -4,27 +4,9 @@ recovery session, a sign-in not yet re-confirmed) opens nothing afterwards."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from keyfob.web.runtime import Runtime
 from tests.conftest import SITE, csrf_from
 from tests.softauthn import SoftAuthenticator
-
-
-@pytest.fixture
-async def captured(app_and_runtime: tuple[object, Runtime]):
-    """Another browser holding a copy of `cookies`, as whoever captured them would."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(cookies: httpx.Cookies) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app_and_runtime[0])
-        browser = httpx.AsyncClient(transport=transport, base_url=SITE, cookies=cookies)
-        clients.append(browser)
-        return browser
-
-    yield make
-    for browser in clients:
-        await browser.aclose()
 
 
 async def test_a_recovery_cookie_dies_when_the_session_adds_a_passkey(
