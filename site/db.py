@@ -266,8 +266,10 @@ def make_sessionmaker(
     engine: AsyncEngine, events: Events | None = None
 ) -> async_sessionmaker[AsyncSession]:
     """`events`: the handlers every session it makes runs on account changes."""
-    from keyfob.prepared import CheckedSession  # keyfob.prepared builds on this module
+    from keyfob.prepared import CheckedSession, refuse_unsent  # it builds on this module
 
+    if not event.contains(CheckedSession, "before_commit", refuse_unsent):
+        event.listen(CheckedSession, "before_commit", refuse_unsent)
     info = events.session_info() if events is not None else {}
     return async_sessionmaker(
         engine, expire_on_commit=False, info=info, sync_session_class=CheckedSession

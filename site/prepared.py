@@ -109,13 +109,15 @@ class Link:
 
 class CheckedSession(Session):
     """The site's sessions (`keyfob.db.make_sessionmaker`): a commit while writes kept back by
-    `Prepared.later` have not been sent is refused, not allowed to drop them without a word."""
+    `Prepared.later` have not been sent is refused, not allowed to drop them without a word,
+    whichever way it is made (`commit()`, the end of `begin()`): see `refuse_unsent`."""
 
-    def commit(self) -> None:
-        kept = self.info.get(LINK)
-        if isinstance(kept, Link) and kept.waiting and kept.transaction is self.get_transaction():
-            raise RuntimeError("writes are waiting: send_waiting comes before the commit")
-        super().commit()
+
+def refuse_unsent(session: Session) -> None:
+    """`before_commit` of every `CheckedSession`."""
+    kept = session.info.get(LINK)
+    if isinstance(kept, Link) and kept.waiting and kept.transaction is session.get_transaction():
+        raise RuntimeError("writes are waiting: send_waiting comes before the commit")
 
 
 def batch_writes(db: AsyncSession) -> None:
@@ -232,7 +234,9 @@ async def send_waiting(db: AsyncSession) -> None:
     they join it. Outside one, each group is one statement, atomic by itself (PostgreSQL runs
     the writes of a WITH clause together), and several groups share one transaction of
     asyncpg's own. ORM changes still pending are written first, in a transaction the waiting
-    writes join, so the two commit together. A write waits at most until its session commits:
+    writes join, so the two commit together; so an ORM change made after a waiting write
+    reaches the database before it (on SQLite, where `later` runs at once, after it): a unit
+    of work does not change one row both ways. A write waits at most until its session commits:
     the caller awaits this first (`CheckedSession` refuses the commit otherwise), and no
     prepared statement runs after a waiting write (`_direct` refuses). Writes kept in a
     transaction that has since ended (a rollback) are dropped with it. A request cancelled

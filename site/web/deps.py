@@ -88,8 +88,15 @@ async def _commit(db: AsyncSession, cookie: dict[str, Any], before: dict[str, An
 
 
 def _restore(cookie: dict[str, Any], before: dict[str, Any]) -> None:
+    """Never a token the database did not get; but a token the request gave up (a sign-out)
+    stays given up, so this device is signed out even if the server could not record it."""
+    if cookie == before:
+        return
+    gave_up = SESSION_KEY in before and SESSION_KEY not in cookie
     cookie.clear()
     cookie.update(before)
+    if gave_up:
+        del cookie[SESSION_KEY]
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:

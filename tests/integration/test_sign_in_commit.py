@@ -127,3 +127,22 @@ async def test_a_request_whose_writes_do_not_land_leaves_the_cookie_as_it_was(
             cookie["sid"] = "rotated"
             raise failure
     assert cookie == {"sid": "before", "csrf_token": "kept"}
+
+
+async def test_a_sign_out_the_server_cannot_record_still_signs_this_device_out(
+    client: httpx.AsyncClient, enrolled: SoftAuthenticator, runtime: Runtime
+) -> None:
+    """The error page gives the browser back nothing the database did not get, but takes
+    nothing back that the person gave up: the cookie stays without its session."""
+    async with runtime.sessionmaker() as db:
+        if db.bind.dialect.name != "postgresql":
+            pytest.skip("a refused statement here is a 500, answered before any cookie is set")
+        for statement in REFUSE_SIGN_IN_ENTRIES["postgresql"]:
+            await db.execute(text(statement.replace("'sign_in'", "'sign_out'")))
+        await db.commit()
+    assert (await sign_in(client, enrolled, "/login")).status_code == 200
+    token = await csrf_from(client, "/account")
+
+    failed = await client.post("/logout", data={"csrf_token": token})
+    assert failed.status_code == 503, failed.text
+    assert (await client.get("/account")).headers.get("location") == "/login"

@@ -225,11 +225,11 @@ def test_waiting_writes_join_into_one_statement_per_table() -> None:
     quoted = Waiting("passkeys", "UPDATE passkeys SET name='$1' WHERE id = $1", [3])
     named = Waiting("users", 'UPDATE users SET "a$1"=$1', [4])
     dollar = Waiting("passkeys", "UPDATE passkeys SET a$1=$1", [6])
-    assert joined([named, dollar, c]) == [
+    assert joined([named, c, dollar]) == [
         ('UPDATE users SET "a$1"=$1', [4]),
         (
-            "WITH w0 AS (UPDATE passkeys SET a$1=$1) INSERT INTO audit_events (kind) VALUES ($2)",
-            [6, "c"],
+            "WITH w0 AS (INSERT INTO audit_events (kind) VALUES ($1)) UPDATE passkeys SET a$1=$2",
+            ["c", 6],
         ),
     ]
     assert joined([a, b, c, quoted]) == [
@@ -273,6 +273,19 @@ async def test_pending_orm_changes_and_waiting_writes_commit_together(db: AsyncS
         await send_waiting(db)
         await db.commit()
     await db.rollback()
+    assert await kinds(db) == []
+
+
+async def test_a_commit_at_the_end_of_begin_with_writes_waiting_is_refused(
+    db: AsyncSession,
+) -> None:
+    if not on_postgresql(db):
+        pytest.skip("writes wait on PostgreSQL alone")
+    await db.commit()
+    batch_writes(db)
+    with pytest.raises(RuntimeError, match="send_waiting comes before the commit"):
+        async with db.begin():
+            await WRITE.later(db, event("lost"))
     assert await kinds(db) == []
 
 
