@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyfob.auth import passkeys, sessions
 from keyfob.db import make_engine, make_sessionmaker
 from keyfob.models import AuditEvent, Passkey, SignInSession, User, table
-from keyfob.prepared import Prepared, Waiting, batch_writes, joined, link, send_waiting
+from keyfob.prepared import Link, Prepared, Waiting, batch_writes, joined, link, send_waiting
 
 EVENTS = table(AuditEvent)
 PASSKEYS = table(Passkey)
@@ -204,6 +205,11 @@ async def test_values_written_into_the_statement_are_sent_with_the_given_ones(
     assert sorted(rows) == [("kept", "literal@example.org", "ua"), ("other", "", "")]
 
 
+def server_connection(on: Link) -> asyncpg.Connection:
+    assert isinstance(on.driver, asyncpg.Connection)
+    return on.driver
+
+
 def on_postgresql(db: AsyncSession) -> bool:
     return db.bind.dialect.name == "postgresql"
 
@@ -317,7 +323,7 @@ async def test_waiting_writes_land_together_or_not_at_all(
             await sessions._OPEN.later(db, {**_session_values(), "user_id": 987654})
         await send_waiting(db)
     if on_postgresql(db):
-        assert (await link(db)).driver.is_closed()  # type: ignore[union-attr]
+        assert server_connection(await link(db)).is_closed()
     await db.rollback()
     await db.close()
     assert await kinds(db) == []
@@ -332,14 +338,14 @@ async def test_a_cancelled_standalone_statement_closes_its_connection(db: AsyncS
     if not on_postgresql(db):
         pytest.skip("outside a transaction is PostgreSQL's alone")
     sleep = Prepared(select(func.pg_sleep(bindparam("seconds")).label("slept")), standalone=True)
-    driver = (await link(db)).driver
-    assert driver is not None and not driver.is_in_transaction()  # type: ignore[union-attr]
+    driver = server_connection(await link(db))
+    assert not driver.is_in_transaction()
     task = asyncio.ensure_future(sleep.rows(db, {"seconds": 5}))
     await asyncio.sleep(0.2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert driver.is_closed()  # type: ignore[union-attr]
+    assert driver.is_closed()
     await db.rollback()
     await db.close()
     assert await READ.rows(db, {"kind": "any"}) == []
