@@ -52,9 +52,10 @@ async def write(
     client: Client | None = None,
     **detail: Any,
 ) -> None:
-    """The same entry as `record`, inserted at once by one Core statement: on the passkey
-    sign-in path an ORM object and its flush cost several times the insert itself. Pending
-    ORM rows are written first, so a user created in this transaction has its id."""
+    """The same entry as `record`, inserted by one Core statement (`Prepared.later`: at once,
+    or with the sign-in's other writes on PostgreSQL): on the passkey sign-in path an ORM
+    object and its flush cost several times the insert itself. Pending ORM rows are written
+    first, so a user created in this transaction has its id."""
     await link(db)
     values = _entry(kind, now, user, "", "", "", client, detail)
     await _INSERT.later(db, values)

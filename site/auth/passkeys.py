@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy import FromClause, Select, bindparam, case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
     base64url_to_bytes,
@@ -62,46 +62,15 @@ CHALLENGES = table(WebAuthnChallenge)
 PASSKEYS = table(Passkey)
 USERS = table(User)
 
-# The challenge, and the passkey and account the credential names: absent passkey columns
-# mean an unknown credential, an absent row a missing challenge.
-_ASSERTION = Prepared(
-    select(
-        CHALLENGES.c.purpose,
-        CHALLENGES.c.challenge,
-        CHALLENGES.c.user_id.label("bound_to"),
-        CHALLENGES.c.expires_at,
-        PASSKEYS.c.id.label("passkey_id"),
-        PASSKEYS.c.public_key,
-        PASSKEYS.c.sign_count,
-        USERS.c.id.label("user_id"),
-        USERS.c.email,
-        USERS.c.webauthn_handle,
-        USERS.c.is_active,
-    )
-    .select_from(
-        CHALLENGES.outerjoin(
-            PASSKEYS, PASSKEYS.c.credential_id == bindparam("credential_id")
-        ).outerjoin(USERS, USERS.c.id == PASSKEYS.c.user_id)
-    )
-    .where(CHALLENGES.c.id == bindparam("challenge_id"))
-)
-# On PostgreSQL the same read spends the challenge as it reads it (a DELETE in a WITH clause),
-# committed by itself: a challenge is used up the moment it is presented, whatever the
-# request does next, and the sign-in needs no transaction for it (`Prepared` standalone).
-_SPENT = (
-    delete(CHALLENGES)
-    .where(CHALLENGES.c.id == bindparam("challenge_id"), CHALLENGES.c.purpose == "sign_in")
-    .returning(
-        CHALLENGES.c.purpose, CHALLENGES.c.challenge, CHALLENGES.c.user_id, CHALLENGES.c.expires_at
-    )
-    .cte("spent")
-)
-_SPEND_ASSERTION = Prepared(
-    select(
-        _SPENT.c.purpose,
-        _SPENT.c.challenge,
-        _SPENT.c.user_id.label("bound_to"),
-        _SPENT.c.expires_at,
+
+def _assertion(challenges: FromClause) -> Select[*tuple[Any, ...]]:
+    """The challenge, and the passkey and account the credential names: absent passkey
+    columns mean an unknown credential, an absent row a missing challenge."""
+    return select(
+        challenges.c.purpose,
+        challenges.c.challenge,
+        challenges.c.user_id.label("bound_to"),
+        challenges.c.expires_at,
         PASSKEYS.c.id.label("passkey_id"),
         PASSKEYS.c.public_key,
         PASSKEYS.c.sign_count,
@@ -110,9 +79,27 @@ _SPEND_ASSERTION = Prepared(
         USERS.c.webauthn_handle,
         USERS.c.is_active,
     ).select_from(
-        _SPENT.outerjoin(
+        challenges.outerjoin(
             PASSKEYS, PASSKEYS.c.credential_id == bindparam("credential_id")
         ).outerjoin(USERS, USERS.c.id == PASSKEYS.c.user_id)
+    )
+
+
+_ASSERTION = Prepared(_assertion(CHALLENGES).where(CHALLENGES.c.id == bindparam("challenge_id")))
+# On PostgreSQL the same read spends the challenge as it reads it (a DELETE in a WITH clause),
+# committed by itself: a challenge is used up the moment it is presented, whatever the
+# request does next, and the sign-in needs no transaction for it (`Prepared` standalone).
+_SPEND_ASSERTION = Prepared(
+    _assertion(
+        delete(CHALLENGES)
+        .where(CHALLENGES.c.id == bindparam("challenge_id"), CHALLENGES.c.purpose == "sign_in")
+        .returning(
+            CHALLENGES.c.purpose,
+            CHALLENGES.c.challenge,
+            CHALLENGES.c.user_id,
+            CHALLENGES.c.expires_at,
+        )
+        .cte("spent")
     ),
     standalone=True,
 )
