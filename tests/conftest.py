@@ -252,6 +252,16 @@ def passkey_sign_in(client: httpx.AsyncClient):
 
 
 @pytest.fixture
+async def enrolled(sign_up, add_passkey, sign_out) -> SoftAuthenticator:
+    """An account with one passkey, signed out."""
+    authenticator = SoftAuthenticator()
+    await sign_up("pat@example.org")
+    assert (await add_passkey(authenticator)).status_code == 200
+    await sign_out()
+    return authenticator
+
+
+@pytest.fixture
 def sign_out(client: httpx.AsyncClient):
     async def run() -> None:
         token = await csrf_from(client, "/account")

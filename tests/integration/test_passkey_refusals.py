@@ -25,16 +25,6 @@ from tests.conftest import SITE, csrf_from
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
 
-@pytest.fixture
-async def enrolled(sign_up, add_passkey, sign_out) -> SoftAuthenticator:
-    """An account with one passkey, signed out."""
-    authenticator = SoftAuthenticator()
-    await sign_up("pat@example.org")
-    assert (await add_passkey(authenticator)).status_code == 200
-    await sign_out()
-    return authenticator
-
-
 def refused(response: httpx.Response, status: int = 400) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()

@@ -31,15 +31,6 @@ REFUSE_SIGN_IN_ENTRIES = {
 }
 
 
-@pytest.fixture
-async def enrolled(sign_up, add_passkey, sign_out) -> SoftAuthenticator:
-    authenticator = SoftAuthenticator()
-    await sign_up("commit@example.org")
-    assert (await add_passkey(authenticator)).status_code == 200
-    await sign_out()
-    return authenticator
-
-
 async def sign_in(client: httpx.AsyncClient, authenticator: SoftAuthenticator, page: str):
     token = await csrf_from(client, page)
     headers = {"X-CSRFToken": token}
