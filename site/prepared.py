@@ -195,12 +195,13 @@ class Prepared:
         """In a batching session (`batch_writes`) on PostgreSQL the write waits, to go with
         the session's other waiting writes in as few statements as PostgreSQL can run
         atomically (`send_waiting`); anywhere else it runs at once, as `run`."""
-        on = await link(db)
-        if not db.info.get(BATCH) or on.driver is None or isinstance(on.driver, InPlaceConnection):
-            await self.run(db, params)
+        dialect = getattr(db.bind, "dialect", None)
+        if not db.info.get(BATCH) or dialect is None or dialect.driver != "asyncpg":
+            await self.run(db, params)  # one link, made by `run`
             return
         if not isinstance(self.statement, UpdateBase):
             raise TypeError("only a write can wait")
+        on = await link(db)
         compiled = self._for(on.dialect, params)
         table = str(getattr(self.statement, "table", ""))
         on.waiting.append(Waiting(table, compiled.sql, compiled.arguments(params)))
