@@ -14,7 +14,6 @@ runs), with the same throughput within the noise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import TypeVar
 
@@ -29,10 +28,12 @@ class ArrivalOrderQueue(QueueCommon[T]):
     """Idle connections, and the requests waiting for one, each first in first out.
 
     Guarantees: an item put while requests wait goes to the earliest of them that is still
-    waiting; `get` takes an idle item only when nobody is waiting ahead of it; a waiter that
-    times out raises `Empty` (the pool turns it into its TimeoutError); a waiter cancelled
-    after an item was handed to it hands that item on, so a cancelled request never keeps
-    a connection. Used from the event loop's thread only, like SQLAlchemy's own.
+    waiting (those that timed out or were cancelled are skipped then, so idle items and
+    waiters are never queued at once); `get` takes an idle item only when nobody is waiting
+    ahead of it; a waiter that times out raises `Empty` (the pool turns it into its
+    TimeoutError); a waiter cancelled after an item was handed to it hands that item on, so a
+    cancelled request never keeps a connection. Used from the event loop's thread only, like
+    SQLAlchemy's own.
     """
 
     def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
@@ -72,8 +73,6 @@ class ArrivalOrderQueue(QueueCommon[T]):
         return self.get(block=False)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        while self._waiters and self._waiters[0].done():
-            self._waiters.popleft()
         if self._items and not self._waiters:
             return self._items.pop() if self.use_lifo else self._items.popleft()
         if not block:
@@ -94,10 +93,6 @@ class ArrivalOrderQueue(QueueCommon[T]):
                     raise
         except TimeoutError:
             raise Empty() from None
-        finally:
-            if not waiter.done() or waiter.cancelled():
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
 
     def _give_back(self, item: T) -> None:
         """A connection handed to a waiter that was cancelled before it could take it. The

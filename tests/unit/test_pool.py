@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,10 @@ from keyfob.pool import ArrivalOrderQueue, FairPool
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncEngine:
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """The site's SQLite engine: one connection a worker, so every request waits its turn."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}")
-    yield engine  # type: ignore[misc]
+    yield engine
     await engine.dispose()
 
 
@@ -42,7 +43,8 @@ async def test_a_returned_connection_goes_to_the_longest_waiter(engine: AsyncEng
     await asyncio.gather(*waiting)
 
     assert served == ["waiter 0", "waiter 1", "waiter 2", "late"]
-    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, FairPool) and pool.checkedout() == 0
 
 
 async def test_nobody_takes_an_idle_item_past_a_waiter() -> None:
