@@ -34,7 +34,6 @@ from keyfob.pool import FairPool
 # kept and 10 in overflow were often all taken. Two pairs of runs, 20 + 10 against 30 + 0: the
 # sign-in's p99 292 and 346 ms against 208 and 199, throughput the same within the noise.
 POOL_SIZE = 30
-POOL_OVERFLOW = 0
 SQLITE_POOL_SIZE = 1
 
 
@@ -62,9 +61,13 @@ def make_engine(url: str) -> AsyncEngine:
     workers, 64 clients, passkey sign-in): 20 + 10 connections 61 sign-ins/s, p99 6.2 s; 4:
     72/s, p99 1.3 s; 1: 75/s, p99 0.77 s. Requests wait their turn in the pool instead, first
     come first served (`keyfob.pool`)."""
-    pool: dict[str, Any] = {"poolclass": FairPool}
-    if url.startswith("sqlite"):
-        pool.update(pool_size=SQLITE_POOL_SIZE, max_overflow=0)
+    sqlite = url.startswith("sqlite")
+    pool: dict[str, Any] = {
+        "poolclass": FairPool,
+        "pool_size": SQLITE_POOL_SIZE if sqlite else POOL_SIZE,
+        "max_overflow": 0,
+    }
+    if sqlite:
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             engine = create_async_engine(url, async_creator=partial(_in_place, path), **pool)
@@ -72,7 +75,6 @@ def make_engine(url: str) -> AsyncEngine:
             engine = create_async_engine(url, connect_args={"timeout": BUSY_WAIT}, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    pool.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     engine = create_async_engine(url, **pool)
     event.listen(engine.sync_engine, "checkout", _drop_if_closed)
     return engine
